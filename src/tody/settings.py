@@ -1,0 +1,109 @@
+"""Every server setting, declared once: name, type, default, environment variable and help.
+
+The CLI flags of `tody serve`, the README configuration table and the server all read this list,
+so a setting is added here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    flag: bool = False  # also a `tody serve --flag`
+
+    @property
+    def env(self) -> str:
+        return "TODY_" + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: str) -> Any:
+        if self.type is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return self.type(raw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", str, "./tody-data", "Data directory: catalog, engine files, server key.", flag=True),
+    Setting("host", str, "127.0.0.1", "Interface to listen on.", flag=True),
+    Setting("port", int, 7181, "Port to listen on (7181 is Tinybird Local's).", flag=True),
+    Setting(
+        "admin_token",
+        str,
+        "",
+        "Fixes the default workspace's admin token at first start (random when empty).",
+        flag=True,
+    ),
+    Setting("log_level", str, "info", "Server log level (debug, info, warning, error).", flag=True),
+    Setting("query_pool_size", int, 0, "Locked-down engine connections for queries (0 = 2 x cores)."),
+    Setting("max_execution_time", float, 10.0, "Seconds a query may run before it is stopped (408)."),
+    Setting("max_memory_usage", int, 4_000_000_000, "Bytes of memory one query may use."),
+    Setting("max_result_bytes", int, 100_000_000, "Bytes one query may return (before output format)."),
+    Setting("max_result_rows", int, 0, "Rows one query may return (0 = no limit)."),
+    Setting("max_rows_to_read", int, 10_000_000_000, "Rows one query may scan."),
+    Setting("max_threads", int, 0, "Threads per query (0 = engine default, all cores)."),
+    Setting("max_sql_bytes", int, 256_000, "Longest SQL text accepted (bytes)."),
+    Setting("max_server_memory_ratio", float, 0.7, "Share of RAM the engine may use in total."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings: defaults, then environment, then explicit values (CLI flags)."""
+
+    data_dir: str = "./tody-data"
+    host: str = "127.0.0.1"
+    port: int = 7181
+    admin_token: str = ""
+    log_level: str = "info"
+    query_pool_size: int = 0
+    max_execution_time: float = 10.0
+    max_memory_usage: int = 4_000_000_000
+    max_result_bytes: int = 100_000_000
+    max_result_rows: int = 0
+    max_rows_to_read: int = 10_000_000_000
+    max_threads: int = 0
+    max_sql_bytes: int = 256_000
+    max_server_memory_ratio: float = 0.7
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None, **explicit: Any) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = s.default
+            if s.env in env and env[s.env] != "":
+                value = s.parse(env[s.env])
+            if explicit.get(s.name) is not None:
+                value = explicit[s.name]
+            values[s.name] = value
+        return cls(**values)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+
+assert {f.name for f in fields(Config)} - {"extra"} == set(_BY_NAME), "Config and SETTINGS must agree"
