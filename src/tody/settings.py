@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tody.engine.base import QueryLimits
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -97,6 +99,16 @@ class Config:
             values[s.name] = value
         return cls(**values)
 
+    def query_limits(self) -> QueryLimits:
+        return QueryLimits(
+            max_execution_time=self.max_execution_time,
+            max_memory_usage=self.max_memory_usage,
+            max_result_bytes=self.max_result_bytes,
+            max_result_rows=self.max_result_rows,
+            max_rows_to_read=self.max_rows_to_read,
+            max_threads=self.max_threads,
+        )
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
@@ -107,3 +119,19 @@ class Config:
 
 
 assert {f.name for f in fields(Config)} - {"extra"} == set(_BY_NAME), "Config and SETTINGS must agree"
+
+
+def markdown_table() -> str:
+    """The README's configuration table (a test keeps the README in step with this list)."""
+    lines = [
+        "| setting | env | flag | default | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        flag = f"`{s.option}`" if s.flag else ""
+        lines.append(f"| {s.name} | `{s.env}` | {flag} | `{s.default}` | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -91,7 +91,7 @@ class EngineError(Exception):
 
 
 # ClickHouse error codes that mean the server is unwell rather than the query wrong.
-SERVER_FAULT_CODES = frozenset({1, 32, 74, 76, 84, 210, 241, 243, 1000, 1001, 1002})
+SERVER_FAULT_CODES = frozenset({1, 32, 74, 76, 84, 210, 243, 1000, 1001, 1002})
 # TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED
 TIMEOUT_CODES = frozenset({159, 394})
 # TOO_MANY_ROWS, TOO_MANY_BYTES, TOO_MANY_ROWS_OR_BYTES, MEMORY_LIMIT_EXCEEDED (query-level)

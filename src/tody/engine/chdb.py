@@ -250,7 +250,7 @@ class ChdbEngine:
         admin_pool_size: int = 2,
         max_server_memory_ratio: float = 0.7,
     ):
-        import chdb  # noqa: PLC0415 - after any fork, see module docstring
+        import chdb
 
         self._chdb = chdb
         self.path = str(Path(path))

@@ -1,0 +1,203 @@
+"""The catalog: metadata of organizations, workspaces, tokens and data sources.
+
+SQLite by default (one file in the data directory). Reads used on every request (token lookup,
+a workspace's data sources) are served from memory; the catalog refreshes that memory itself on
+every write, which is sound because one server process owns a data directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from tody.catalog import tables as t
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class OrganizationRecord:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    id: str
+    organization_id: str
+    name: str
+    database: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    workspace_id: str
+    name: str
+    description: str
+    value_hash: str
+    value_encrypted: str
+    scopes: list[dict[str, Any]]
+    origin: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DatasourceRecord:
+    id: str
+    workspace_id: str
+    name: str
+    description: str
+    columns: list[dict[str, Any]]
+    engine: dict[str, Any]
+    indexes: list[dict[str, Any]]
+    tags: dict[str, Any]
+    format: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class _Memory:
+    tokens_by_hash: dict[str, TokenRecord] = field(default_factory=dict)
+    workspaces: dict[str, WorkspaceRecord] = field(default_factory=dict)
+    datasources: dict[str, dict[str, DatasourceRecord]] = field(default_factory=dict)  # ws -> name -> rec
+
+
+class Catalog:
+    def __init__(self, url: str):
+        self.url = url
+        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.db = sa.create_engine(url, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.db, "connect", _sqlite_pragmas)
+        self._write_lock = threading.RLock()
+        self._memory = _Memory()
+        # Bumped on every write; callers key their caches (compiled SQL, …) on it.
+        self.generation = 0
+
+    @classmethod
+    def open(cls, path: Path) -> Catalog:
+        catalog = cls(f"sqlite:///{path}")
+        catalog.migrate()
+        catalog.reload()
+        return catalog
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.db.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """One transaction of writes; memory is refreshed once it commits."""
+        with self._write_lock:
+            with self.db.begin() as conn:
+                yield conn
+            self.reload()
+
+    def reload(self) -> None:
+        memory = _Memory()
+        with self.db.connect() as conn:
+            for row in conn.execute(sa.select(t.workspaces)):
+                memory.workspaces[row.id] = WorkspaceRecord(**row._mapping)
+                memory.datasources[row.id] = {}
+            for row in conn.execute(sa.select(t.tokens)):
+                memory.tokens_by_hash[row.value_hash] = TokenRecord(**row._mapping)
+            for row in conn.execute(sa.select(t.datasources)):
+                rec = DatasourceRecord(**row._mapping)
+                memory.datasources.setdefault(rec.workspace_id, {})[rec.name] = rec
+        self._memory = memory
+        self.generation += 1
+
+    # -- organizations ---------------------------------------------------------------------------
+
+    def organizations(self) -> list[OrganizationRecord]:
+        with self.db.connect() as conn:
+            return [OrganizationRecord(**r._mapping) for r in conn.execute(sa.select(t.organizations))]
+
+    def add_organization(self, rec: OrganizationRecord) -> None:
+        with self.write() as conn:
+            conn.execute(sa.insert(t.organizations).values(**rec.__dict__))
+
+    # -- workspaces ------------------------------------------------------------------------------
+
+    def workspaces(self) -> list[WorkspaceRecord]:
+        return sorted(self._memory.workspaces.values(), key=lambda w: w.created_at)
+
+    def workspace(self, workspace_id: str) -> WorkspaceRecord | None:
+        return self._memory.workspaces.get(workspace_id)
+
+    def workspace_by_name(self, name: str) -> WorkspaceRecord | None:
+        return next((w for w in self._memory.workspaces.values() if w.name == name), None)
+
+    def add_workspace(self, rec: WorkspaceRecord) -> None:
+        with self.write() as conn:
+            conn.execute(sa.insert(t.workspaces).values(**rec.__dict__))
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def token_by_hash(self, value_hash: str) -> TokenRecord | None:
+        return self._memory.tokens_by_hash.get(value_hash)
+
+    def tokens(self, workspace_id: str) -> list[TokenRecord]:
+        found = [r for r in self._memory.tokens_by_hash.values() if r.workspace_id == workspace_id]
+        return sorted(found, key=lambda r: (r.created_at, r.name))
+
+    def add_token(self, rec: TokenRecord) -> None:
+        with self.write() as conn:
+            conn.execute(sa.insert(t.tokens).values(**rec.__dict__))
+
+    # -- data sources ----------------------------------------------------------------------------
+
+    def datasources(self, workspace_id: str) -> dict[str, DatasourceRecord]:
+        return self._memory.datasources.get(workspace_id, {})
+
+    def datasource(self, workspace_id: str, name_or_id: str) -> DatasourceRecord | None:
+        by_name = self.datasources(workspace_id)
+        rec = by_name.get(name_or_id)
+        if rec is None and name_or_id.startswith("t_"):
+            rec = next((r for r in by_name.values() if r.id == name_or_id), None)
+        return rec
+
+    def add_datasource(self, rec: DatasourceRecord) -> None:
+        with self.write() as conn:
+            conn.execute(sa.insert(t.datasources).values(**rec.__dict__))
+
+    def update_datasource(self, datasource_id: str, **values: Any) -> None:
+        values["updated_at"] = utcnow()
+        with self.write() as conn:
+            conn.execute(sa.update(t.datasources).where(t.datasources.c.id == datasource_id).values(**values))
+
+    def delete_datasource(self, datasource_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(sa.delete(t.datasources).where(t.datasources.c.id == datasource_id))
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

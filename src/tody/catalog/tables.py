@@ -1,0 +1,63 @@
+"""Catalog schema (SQLAlchemy Core). Migrations in `migrations/versions` create exactly these tables.
+
+Names here are the user's vocabulary; physical ClickHouse names are derived from ids
+(`database` of a workspace, `id` of a data source), so renames never touch the engine.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(36), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("database", String(64), nullable=False, unique=True),  # the ClickHouse database
+    Column("created_at", DateTime, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    # Keyed hash of the value for lookup, and the value encrypted with the server key (DESIGN §8).
+    Column("value_hash", String(64), nullable=False, unique=True),
+    Column("value_encrypted", Text, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("origin", String(32), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_tokens_workspace_name"),
+)
+
+datasources = Table(
+    "datasources",
+    metadata,
+    Column("id", String(64), primary_key=True),  # also the ClickHouse table name
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("columns", JSON, nullable=False),  # [{name, type, jsonpath, default, default_kind, codec}]
+    Column("engine", JSON, nullable=False),  # TableEngine fields
+    Column("indexes", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("format", String(16), nullable=False, default="csv"),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_datasources_workspace_name"),
+)

@@ -1,0 +1,25 @@
+"""`tody`: the command line. One module per command group; this one only assembles them."""
+
+from __future__ import annotations
+
+import click
+
+from tody import __version__
+from tody.cli.datasource import datasource
+from tody.cli.serve import serve
+from tody.cli.sql import sql
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tody")
+def cli() -> None:
+    """tody: ingest data, shape it with SQL, publish it as fast HTTP APIs. Speaks Tinybird's API."""
+
+
+cli.add_command(serve)
+cli.add_command(sql)
+cli.add_command(datasource)
+
+
+def main() -> None:
+    cli()

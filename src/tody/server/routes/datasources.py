@@ -1,0 +1,125 @@
+"""The Data Sources API (`/v0/datasources`): create, list, describe, rename, truncate, drop."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from tody.server.auth import Call, api, blocking, json_response
+from tody.server.params import is_form
+from tody.services.errors import BadRequest, Forbidden
+from tody.services.tokens import DATASOURCES_CREATE
+
+DATAFILE_INSTRUCTIONS = (
+    "SCHEMA",
+    "DESCRIPTION",
+    "ENGINE",
+    "INDEXES",
+    "TOKEN",
+    "TAGS",
+    "SHARED_WITH",
+    "INCLUDE",
+)
+
+
+async def _datafile_body(call: Call) -> str | None:
+    """A whole `.datasource` file sent as the body (raw text, or form field `datasource`)."""
+    if "datasource" in call.params:
+        return call.params["datasource"]
+    if is_form(call.request):
+        return None
+    body = await call.request.body()
+    if not body.strip():
+        return None
+    text = body.decode(errors="replace")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
+    if call.params.get("format") == "datasource" or first.split(" ")[0].upper() in DATAFILE_INSTRUCTIONS:
+        return text
+    return None
+
+
+@api("/v0/datasources", ["GET"])
+async def list_datasources(call: Call):
+    svc = call.platform.datasources
+    records = svc.readable(call.principal)
+    stats = await blocking(svc.statistics, call.principal.workspace)
+    return json_response({"datasources": [svc.describe(r, stats) for r in records]})
+
+
+@api("/v0/datasources", ["POST"], scope=DATASOURCES_CREATE)
+async def create_datasource(call: Call):
+    mode = call.params.get("mode", "create")
+    if mode != "create":
+        raise BadRequest(f"mode={mode} is not available on this server yet; only mode=create is")
+    svc = call.platform.datasources
+    name = call.params.get("name")
+    if not name:
+        raise BadRequest("Missing 'name': the name of the Data Source to create")
+    datafile = await _datafile_body(call)
+    rec = await blocking(svc.create, call.principal, name, call.params, datafile)
+    stats = await blocking(svc.statistics, call.principal.workspace)
+    return json_response({"datasource": svc.describe(rec, stats)})
+
+
+@api("/v0/datasources/{name}.datasource", ["GET"])
+async def datasource_file(call: Call):
+    svc = call.platform.datasources
+    rec = _readable(call)
+    return Response(svc.datafile(rec), media_type="text/plain", headers={"content-type": "text/plain"})
+
+
+@api("/v0/datasources/{name}", ["GET"])
+async def get_datasource(call: Call):
+    svc = call.platform.datasources
+    rec = _readable(call)
+    if call.params.get("format") == "datasource":
+        return Response(svc.datafile(rec), headers={"content-type": "text/plain"})
+    stats = await blocking(svc.statistics, call.principal.workspace)
+    return json_response(svc.describe(rec, stats))
+
+
+@api("/v0/datasources/{name}", ["PUT"])
+async def update_datasource(call: Call):
+    svc = call.platform.datasources
+    rec = svc.get(call.principal.workspace, call.path("name"))
+    rec = await blocking(
+        svc.rename, call.principal, rec, call.params.get("name"), call.params.get("description")
+    )
+    stats = await blocking(svc.statistics, call.principal.workspace)
+    return json_response(svc.describe(rec, stats))
+
+
+@api("/v0/datasources/{name}", ["DELETE"])
+async def delete_datasource(call: Call):
+    svc = call.platform.datasources
+    rec = svc.get(call.principal.workspace, call.path("name"))
+    if call.params.flag("dry_run"):
+        return json_response({"dependent_pipes": svc.dependents(call.principal.workspace, rec)})
+    await blocking(svc.drop, call.principal, rec, force=call.params.flag("force"))
+    return Response(status_code=204)
+
+
+@api("/v0/datasources/{name}/truncate", ["POST"])
+async def truncate_datasource(call: Call):
+    svc = call.platform.datasources
+    rec = svc.get(call.principal.workspace, call.path("name"))
+    await blocking(svc.truncate, call.principal, rec)
+    return json_response({"datasource": {"id": rec.id, "name": rec.name}, "truncated": True})
+
+
+def _readable(call: Call):
+    svc = call.platform.datasources
+    rec = svc.get(call.principal.workspace, call.path("name"))
+    if not call.principal.can_read_datasource(rec.name):
+        raise Forbidden(f"Not enough permissions: this token needs DATASOURCES:READ:{rec.name}")
+    return rec
+
+
+routes = [
+    list_datasources,
+    create_datasource,
+    datasource_file,
+    get_datasource,
+    update_datasource,
+    delete_datasource,
+    truncate_datasource,
+]

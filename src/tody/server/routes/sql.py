@@ -1,0 +1,46 @@
+"""The Query API: `GET|POST /v0/sql` and `POST /v0/sql_tables`."""
+
+from __future__ import annotations
+
+from starlette.responses import StreamingResponse
+
+from tody.server.auth import Call, api, blocking, json_response
+from tody.server.params import is_form
+from tody.services.errors import BadRequest
+
+
+async def _sql_text(call: Call) -> str:
+    q = call.params.get("q")
+    if q is None and call.request.method == "POST" and not is_form(call.request):
+        body = await call.request.body()
+        try:
+            q = body.decode()
+        except UnicodeDecodeError:
+            raise BadRequest("The request body is not UTF-8 text; send the SQL as text or as 'q'") from None
+    if not q or not q.strip():
+        raise BadRequest("Missing query: pass the SQL as 'q' (query string or form) or as the POST body")
+    return q
+
+
+# Reads are checked per table by the query service's resolver (DATASOURCES:READ:<name>).
+@api("/v0/sql", ["GET", "POST"])
+async def sql(call: Call):
+    q = await _sql_text(call)
+    metrics = call.request.app.state.metrics
+    try:
+        stream, fmt = await blocking(call.platform.query.run, call.principal, q)
+    except Exception:
+        metrics.queries.labels("error").inc()
+        raise
+    metrics.queries.labels("ok").inc()
+    return StreamingResponse(stream, media_type=fmt.content_type)
+
+
+@api("/v0/sql_tables", ["GET", "POST"])
+async def sql_tables(call: Call):
+    q = await _sql_text(call)
+    tables = call.platform.query.tables(q)
+    return json_response({"tables": tables})
+
+
+routes = [sql, sql_tables]

@@ -1,0 +1,44 @@
+"""Errors the services raise. Each carries the HTTP status it maps to and a message for the user."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str, **extra: object):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra  # more fields for the JSON error body (e.g. dependent_pipes)
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Timeout(ServiceError):
+    status = 408
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
+class Unavailable(ServiceError):
+    status = 503

@@ -1,0 +1,115 @@
+"""The composition root: one data directory opened by one process.
+
+`Platform.open(config)` takes the data directory lock, opens the catalog (migrating it), the server
+key and the engine, and makes sure a default organization, workspace and admin token exist.
+The HTTP server, the CLI's local commands and the tests all start here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tody.catalog.store import Catalog
+from tody.engine.base import Engine
+from tody.services.datasources import DatasourceService
+from tody.services.errors import ServiceError
+from tody.services.query import QueryService
+from tody.services.secrets import ServerKey
+from tody.services.tokens import TokenService
+from tody.services.workspaces import WorkspaceService
+from tody.settings import Config
+
+LOCK_FILE = "tody.lock"
+
+
+class DataDirInUse(ServiceError):
+    status = 503
+
+
+class DataDirLock:
+    """An exclusive lock on the data directory, held for the life of the process."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirInUse(
+                f"Another tody server (pid {holder}) is already using the data directory {self.path.parent}. "
+                "Stop it first, or start this one with another --data-dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class Platform:
+    config: Config
+    catalog: Catalog
+    engine: Engine
+    key: ServerKey
+    tokens: TokenService
+    workspaces: WorkspaceService
+    datasources: DatasourceService
+    query: QueryService
+    lock: DataDirLock
+
+    @classmethod
+    def open(cls, config: Config, engine: Engine | None = None) -> Platform:
+        """Open the data directory. Tests may pass an already open `engine` (one per process)."""
+        data_dir = config.data_path
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = DataDirLock(data_dir)
+        lock.acquire()
+        try:
+            key = ServerKey.load_or_create(data_dir)
+            catalog = Catalog.open(data_dir / "catalog.db")
+            from tody.engine.chdb import ChdbEngine
+
+            engine = ChdbEngine(
+                data_dir / "engine",
+                limits=config.query_limits(),
+                pool_size=config.query_pool_size,
+                max_server_memory_ratio=config.max_server_memory_ratio,
+            )
+        except BaseException:
+            lock.release()
+            raise
+        tokens = TokenService(catalog, key)
+        platform = cls(
+            config=config,
+            catalog=catalog,
+            engine=engine,
+            key=key,
+            tokens=tokens,
+            workspaces=WorkspaceService(catalog, engine, tokens),
+            datasources=DatasourceService(catalog, engine),
+            query=QueryService(catalog, engine, max_sql_bytes=config.max_sql_bytes),
+            lock=lock,
+        )
+        platform.workspaces.ensure_default(config.admin_token or None)
+        return platform
+
+    def close(self) -> None:
+        try:
+            self.engine.close()
+            self.catalog.close()
+        finally:
+            self.lock.release()

@@ -1,0 +1,98 @@
+"""Organizations and workspaces. Each workspace is one ClickHouse database (`Atomic`)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tody.catalog.store import Catalog, OrganizationRecord, WorkspaceRecord, utcnow
+from tody.engine.base import Engine, quote_identifier
+from tody.services.errors import Conflict
+from tody.services.names import validate_name
+from tody.services.tokens import ADMIN, WORKSPACE_ADMIN_TOKEN, Principal, Scope, TokenService
+
+DEFAULT_ORGANIZATION = "default"
+DEFAULT_WORKSPACE = "default_workspace"
+
+
+class WorkspaceService:
+    def __init__(self, catalog: Catalog, engine: Engine, tokens: TokenService):
+        self.catalog = catalog
+        self.engine = engine
+        self.tokens = tokens
+
+    def create_organization(self, name: str) -> OrganizationRecord:
+        rec = OrganizationRecord(id=str(uuid.uuid4()), name=name, created_at=utcnow())
+        self.catalog.add_organization(rec)
+        return rec
+
+    def create(
+        self, organization_id: str, name: str, *, admin_token: str | None = None
+    ) -> tuple[WorkspaceRecord, str]:
+        """Create a workspace, its database and its admin token; returns the token value."""
+        validate_name(name, "Workspace")
+        if self.catalog.workspace_by_name(name):
+            raise Conflict(f"Workspace '{name}' already exists")
+        workspace_id = str(uuid.uuid4())
+        rec = WorkspaceRecord(
+            id=workspace_id,
+            organization_id=organization_id,
+            name=name,
+            database="w_" + workspace_id.replace("-", ""),
+            created_at=utcnow(),
+        )
+        # The database first: a crash between the two leaves an unused database, never a dangling record.
+        self.engine.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(rec.database)} ENGINE = Atomic")
+        self.catalog.add_workspace(rec)
+        _, value = self.tokens.create(rec, WORKSPACE_ADMIN_TOKEN, [Scope(ADMIN)], value=admin_token)
+        return rec, value
+
+    def ensure_default(self, admin_token: str | None = None) -> WorkspaceRecord:
+        """First start: a default organization, a default workspace and its admin token."""
+        existing = self.catalog.workspaces()
+        if existing:
+            return existing[0]
+        orgs = self.catalog.organizations() or [self.create_organization(DEFAULT_ORGANIZATION)]
+        workspace, _ = self.create(orgs[0].id, DEFAULT_WORKSPACE, admin_token=admin_token or None)
+        return workspace
+
+    def admin_tokens(self, workspace: WorkspaceRecord) -> list[str]:
+        return [
+            self.tokens.value(rec)
+            for rec in self.catalog.tokens(workspace.id)
+            if any(s.get("type") == ADMIN for s in rec.scopes)
+        ]
+
+    def describe(self, principal: Principal) -> dict:
+        """`GET /v0/workspace`: the caller's workspace as the tb CLI reads it."""
+        ws = principal.workspace
+        return {
+            "id": ws.id,
+            "name": ws.name,
+            "scope": "admin" if principal.is_admin else "user",
+            "role": "admin" if principal.is_admin else "viewer",
+            "organization_id": ws.organization_id,
+            "created_at": ws.created_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "is_branch": False,
+            "main": None,
+            "release": {},
+            "plan": "custom",
+            "user_email": None,
+            "user_id": principal.token.id,
+            "token_name": principal.token.name,
+        }
+
+    def user_workspaces(self, principal: Principal) -> dict:
+        """`GET /v0/user/workspaces/`: the workspaces this token reaches (its own, until users exist)."""
+        ws = principal.workspace
+        entry = {
+            "id": ws.id,
+            "name": ws.name,
+            "role": "admin" if principal.is_admin else "viewer",
+            "plan": "custom",
+            "is_branch": False,
+            "main": None,
+            "created_at": ws.created_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        }
+        if principal.is_admin:
+            entry["token"] = self.tokens.value(principal.token)
+        return {"id": principal.token.id, "workspaces": [entry]}

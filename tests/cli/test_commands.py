@@ -1,0 +1,48 @@
+"""`tody sql` and `tody datasource` against a real HTTP server (the test session's app on a free port)."""
+
+from __future__ import annotations
+
+import orjson
+from click.testing import CliRunner
+
+from tody.cli.main import cli
+
+
+def run(live_server, token, *args):
+    result = CliRunner().invoke(cli, [*args, "--host", live_server, "--token", token], catch_exceptions=False)
+    return result
+
+
+def test_datasource_create_ls_and_sql(live_server, workspace_token, tmp_path, datafile_text):
+    path = tmp_path / "page_views.datasource"
+    path.write_text(datafile_text)
+    res = run(live_server, workspace_token, "datasource", "create", str(path))
+    assert res.exit_code == 0, res.output
+    assert "page_views" in res.output
+
+    res = run(live_server, workspace_token, "datasource", "ls", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert [d["name"] for d in orjson.loads(res.output)["datasources"]] == ["page_views"]
+
+    res = run(live_server, workspace_token, "datasource", "ls")
+    assert res.exit_code == 0 and "page_views" in res.output
+
+    res = run(live_server, workspace_token, "sql", "SELECT count() AS c FROM page_views")
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["data"] == [{"c": 0}]
+
+    res = run(live_server, workspace_token, "sql", "SELECT 1 AS one", "--format", "csv")
+    assert res.output == '"one"\n1\n'
+
+
+def test_errors_exit_non_zero_with_the_message(live_server, workspace_token):
+    res = run(live_server, workspace_token, "sql", "SELECT * FROM missing_table")
+    assert res.exit_code == 1
+    assert "missing_table" in res.output and "HTTP 400" in res.output
+    res = run(live_server, "p.wrong", "datasource", "ls")
+    assert res.exit_code == 1 and "Invalid token" in res.output
+
+
+def test_unreachable_server_is_a_clear_error(workspace_token):
+    res = CliRunner().invoke(cli, ["sql", "SELECT 1", "--host", "http://127.0.0.1:9", "--token", "x"])
+    assert res.exit_code == 1 and "Cannot reach the server" in res.output
