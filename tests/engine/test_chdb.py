@@ -79,3 +79,31 @@ def test_classify_uses_the_engine_parser(engine):
     assert c.statement_count == 2
     assert engine.classify("SELECT 1").read_only
     assert not engine.classify("INSERT INTO x VALUES (1)").read_only
+
+
+def _assert_clean(engine):
+    for _ in range(engine.pool_size() * 2):
+        assert engine.query("SELECT 42 AS x", "JSONEachRow").data == b'{"x":42}\n'
+        assert b"".join(engine.stream("SELECT 42 AS x", "CSV")) == b"42\n"
+
+
+@pytest.mark.parametrize("fmt", ["JSON", "CSV"])
+def test_a_failed_query_never_leaks_output_into_the_next(engine, fmt):
+    # chDB keeps a failed query's partial output in its connection and prepends it to the next
+    # result; the pool must replace such a connection.
+    failing = "SELECT number, throwIf(number = 300000) FROM numbers(400000)"
+    with pytest.raises(EngineError):
+        engine.query(failing, fmt)
+    _assert_clean(engine)
+    with pytest.raises(EngineError):  # fails after the first chunks went out
+        b"".join(engine.stream(failing, fmt))
+    _assert_clean(engine)
+
+
+def test_an_abandoned_stream_does_not_leak_into_the_next_query(engine):
+    stream = engine.stream("SELECT number FROM numbers(5000000)", "CSV")
+    next(iter(stream))
+    stream.close()
+    for _ in range(engine.pool_size() * 2):
+        assert engine.query("SELECT 7 AS x", "CSV").data == b"7\n"
+    assert engine.pool_in_use() == 0

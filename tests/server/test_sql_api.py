@@ -121,3 +121,17 @@ def test_sql_tables(client):
     res = client.post("/v0/sql_tables", data={"q": "SELECT * FROM a JOIN b ON a.x = b.x", "raising": "true"})
     assert res.status_code == 200
     assert res.json()["tables"] == [["", "a", ""], ["", "b", ""]]
+
+
+def test_json_limit_reports_rows_before_limit(client, events):
+    body = client.get("/v0/sql", params={"q": "SELECT id FROM events ORDER BY id LIMIT 3"}).json()
+    assert body["rows"] == 3 and body["rows_before_limit_at_least"] == 100
+
+
+def test_large_row_formats_stream(client):
+    q = "SELECT number, toString(number) AS s FROM numbers(2000000) FORMAT CSV"
+    with client.stream("GET", "/v0/sql", params={"q": q}) as res:
+        assert res.status_code == 200
+        assert "content-length" not in res.headers  # chunked, never held whole
+        lines = sum(chunk.count(b"\n") for chunk in res.iter_bytes())
+    assert lines == 2_000_000

@@ -23,7 +23,10 @@ class Client:
     def __init__(self, host: str | None = None, token: str | None = None, timeout: float = 60.0):
         self.host = (host or os.environ.get("TODY_HOST") or DEFAULT_HOST).rstrip("/")
         self._token = token or os.environ.get("TODY_TOKEN") or None
-        self.http = httpx.Client(base_url=self.host, timeout=timeout)
+        self.timeout = timeout
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.host, timeout=self.timeout)
 
     @property
     def token(self) -> str:
@@ -35,7 +38,8 @@ class Client:
         host = urlparse(self.host).hostname or ""
         if host in ("127.0.0.1", "localhost", "::1"):
             try:
-                res = self.http.get("/tokens")
+                with self._http() as http:
+                    res = http.get("/tokens")
                 if res.status_code == 200:
                     return res.json()["workspace_admin_token"]
             except httpx.HTTPError:
@@ -45,7 +49,8 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         try:
-            res = self.http.request(method, path, headers=headers, **kwargs)
+            with self._http() as http:
+                res = http.request(method, path, headers=headers, **kwargs)
         except httpx.ConnectError:
             raise click.ClickException(
                 f"Cannot reach the server at {self.host}: is `tody serve` running?"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 
 import click
 
@@ -17,6 +19,26 @@ def _setting_options(fn):
     return fn
 
 
+def _server_class():
+    import uvicorn  # imported here to keep `tody --help` fast
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, which would kill the process
+        before the engine and catalog are closed; tody finishes its own shutdown and exits 0."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
 @click.command()
 @_setting_options
 def serve(**flags) -> None:
@@ -26,6 +48,7 @@ def serve(**flags) -> None:
     from tody.server.app import create_app
     from tody.services.platform import DataDirInUse, Platform
 
+    _Server = _server_class()
     config = Config.load(**flags)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -40,7 +63,7 @@ def serve(**flags) -> None:
         url = f"http://{config.host}:{config.port}"
         click.echo(f"tody is serving {url}  (data: {config.data_path})")
         click.echo(f"workspace {workspace.name!r} admin token: {token}")
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 create_app(platform),
                 host=config.host,

@@ -27,6 +27,7 @@ from tody.engine.base import (
     Statistics,
 )
 
+SANDBOX_DATABASE = "tody_sandbox"
 _CODE = re.compile(r"Code: (\d+)\.")
 _NAME = re.compile(r"\(([A-Z_]+)\)\s*(?:\(version [^)]*\))?\s*$")
 
@@ -79,14 +80,21 @@ def _settings_clause(settings: dict) -> str:
 
 
 class _Pool:
-    """A fixed set of connections, one query in flight on each."""
+    """A fixed set of connections, one query in flight on each.
+
+    A connection on which a query failed or a stream was abandoned is closed and replaced: chDB
+    keeps the partial output of a failed query in the connection and prepends it to the next
+    result (measured: a JSON prefix from the failed query, then the next query's document), which
+    would leak one request's rows into another's answer.
+    """
 
     def __init__(self, connect, size: int):
+        self._connect = connect
         self._free: queue.LifoQueue = queue.LifoQueue()
-        self._all = []
+        self._all: set = set()
         for _ in range(size):
             conn = connect()
-            self._all.append(conn)
+            self._all.add(conn)
             self._free.put(conn)
         self.size = size
         self._in_use = 0
@@ -102,18 +110,32 @@ class _Pool:
             self._in_use += 1
         return conn
 
-    def release(self, conn) -> None:
+    def release(self, conn, *, broken: bool = False) -> None:
+        if broken:
+            conn = self._replace(conn)
         with self._lock:
             self._in_use -= 1
         self._free.put(conn)
 
+    def _replace(self, conn):
+        self._all.discard(conn)
+        try:
+            conn.close()
+        except Exception:
+            pass
+        fresh = self._connect()
+        self._all.add(fresh)
+        return fresh
+
     @contextmanager
     def connection(self):
         conn = self.acquire()
+        broken = True
         try:
             yield conn
+            broken = False
         finally:
-            self.release(conn)
+            self.release(conn, broken=broken)
 
     def close(self) -> None:
         for conn in self._all:
@@ -132,6 +154,7 @@ class ChdbStream:
         self._conn = conn
         self.statistics = Statistics()
         self._closed = False
+        self._exhausted = False
         try:
             self._stream = conn.send_query(sql, fmt)
             self._iter = iter(self._stream)
@@ -145,6 +168,7 @@ class ChdbStream:
         try:
             chunk = next(self._iter)
         except StopIteration:
+            self._exhausted = True
             return None
         self._account(chunk)
         return chunk.bytes()
@@ -179,16 +203,17 @@ class ChdbStream:
             return
         self._closed = True
         stream = getattr(self, "_stream", None)
-        if stream is not None:
+        if stream is not None and not self._exhausted:
             try:
                 stream.cancel()
             except Exception:
                 pass
+        if stream is not None:
             try:
                 stream.close()
             except Exception:
                 pass
-        self._pool.release(self._conn)
+        self._pool.release(self._conn, broken=not self._exhausted)
 
 
 class ChdbInsert:
@@ -202,10 +227,10 @@ class ChdbInsert:
             self._release()
             raise engine_error(exc) from None
 
-    def _release(self) -> None:
+    def _release(self, broken: bool = True) -> None:
         if not self._done:
             self._done = True
-            self._pool.release(self._conn)
+            self._pool.release(self._conn, broken=broken)
 
     def write(self, chunk: bytes) -> None:
         try:
@@ -220,7 +245,7 @@ class ChdbInsert:
         except BaseException as exc:
             self._release()
             raise engine_error(exc) from None
-        self._release()
+        self._release(broken=False)
         stats = Statistics()
         for attr, key in (("rows_written", "rows_written"), ("bytes_written", "bytes_written")):
             value = res.get(key) if isinstance(res, dict) else getattr(res, key, None)
@@ -268,6 +293,9 @@ class ChdbEngine:
                     f"the engine data directory {self.path} is in use by another process", code=36
                 ) from None
             raise err from None
+        # Untrusted reads start in an empty database: an unqualified name can never reach a table
+        # (and chDB's `default` database also exposes the filesystem).
+        self._bootstrap.query(f"CREATE DATABASE IF NOT EXISTS {SANDBOX_DATABASE} ENGINE = Atomic")
         self._admin = _Pool(lambda: chdb.connect(self.path), admin_pool_size)
         self._query_pools: dict[QueryLimits, _Pool] = {}
         self._pools_lock = threading.Lock()
@@ -281,6 +309,7 @@ class ChdbEngine:
         )
         for key, value in {**_READ_SETTINGS, **limits.as_settings()}.items():
             conn.query(f"SET {key} = {_literal(value)}")
+        conn.query(f"USE {SANDBOX_DATABASE}")
         conn.query("SET readonly = 1")  # last: from here on no setting can change
         return conn
 
@@ -328,9 +357,10 @@ class ChdbEngine:
         return ChdbStream(pool, conn, sql, fmt)
 
     def classify(self, sql: str) -> Classification:
-        with self._admin.connection() as conn:
+        # A parse only: done on a query connection so that it never waits behind ingestion.
+        with self._query_pool(self.limits).connection() as conn:
             try:
-                info = conn._conn.classify_query(sql, "default")
+                info = conn._conn.classify_query(sql, SANDBOX_DATABASE)
             except BaseException as exc:
                 raise engine_error(exc) from None
         kind = str(info["query_class"]).rsplit(".", 1)[-1].split(":")[0]

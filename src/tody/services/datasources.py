@@ -133,7 +133,7 @@ class DatasourceService:
                 f"Data Source '{name}' already exists. Use mode=append to add rows or pick another name"
             )
         spec = self._spec(params, datafile_text)
-        engine = self._validated(spec)
+        engine, ddl_spec = self._validated(spec)
         rec = DatasourceRecord(
             id="t_" + uuid.uuid4().hex,
             workspace_id=workspace.id,
@@ -148,7 +148,9 @@ class DatasourceService:
             updated_at=utcnow(),
         )
         try:
-            ddl = create_table_sql(workspace.database, table_name(rec), spec.columns, engine, spec.indexes)
+            ddl = create_table_sql(
+                workspace.database, table_name(rec), ddl_spec.columns, ddl_spec.engine, ddl_spec.indexes
+            )
         except DDLError as exc:
             raise BadRequest(str(exc)) from None
         self._run_ddl(ddl)
@@ -231,7 +233,10 @@ class DatasourceService:
             raise BadRequest(str(exc)) from None
 
     @staticmethod
-    def _validated(spec: DatasourceFile) -> TableEngine:
+    def _validated(spec: DatasourceFile) -> tuple[TableEngine, DatasourceFile]:
+        """Check every user expression with the SQL gate. Returns the engine as stored (what the
+        user wrote, defaults filled) and the spec for DDL, whose expressions are the gate's
+        regenerated ones, so the engine runs exactly what was checked."""
         if not spec.columns:
             raise BadRequest("The schema has no columns")
         names = [c.name for c in spec.columns]
@@ -239,21 +244,26 @@ class DatasourceService:
         if duplicates:
             raise BadRequest(f"Column names must be unique; repeated: {', '.join(duplicates)}")
         try:
-            for c in spec.columns:
-                if c.default:
-                    validate_expression(c.default, names)
             engine = validate_engine(spec.columns, spec.engine)
+            columns = [
+                dataclasses.replace(c, default=validate_expression(c.default, names)) if c.default else c
+                for c in spec.columns
+            ]
+            checked: dict[str, str] = {}
             for field in ("sorting_key", "partition_key", "primary_key", "sampling_key", "ttl"):
                 value = getattr(engine, field)
                 if value and value != "tuple()":
-                    validate_expression(value, names)
-            for index in spec.indexes:
-                validate_expression(index.expr, names)
+                    # keys are lists of expressions: check them as one tuple
+                    checked[field] = validate_expression(f"({value})" if field != "ttl" else value, names)
+            indexes = [dataclasses.replace(i, expr=validate_expression(i.expr, names)) for i in spec.indexes]
         except SQLGateError as exc:
             raise BadRequest(f"Invalid expression in the data source definition: {exc}") from None
         except DDLError as exc:
             raise BadRequest(str(exc)) from None
-        return engine
+        ddl_spec = dataclasses.replace(
+            spec, columns=columns, engine=dataclasses.replace(engine, **checked), indexes=indexes
+        )
+        return engine, ddl_spec
 
     @staticmethod
     def _to_file(rec: DatasourceRecord) -> DatasourceFile:

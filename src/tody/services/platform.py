@@ -81,14 +81,16 @@ class Platform:
         try:
             key = ServerKey.load_or_create(data_dir)
             catalog = Catalog.open(data_dir / "catalog.db")
-            from tody.engine.chdb import ChdbEngine
+            if engine is None:
+                # chdb loads only when a server opens, never at import (see engine/chdb.py).
+                from tody.engine.chdb import ChdbEngine
 
-            engine = ChdbEngine(
-                data_dir / "engine",
-                limits=config.query_limits(),
-                pool_size=config.query_pool_size,
-                max_server_memory_ratio=config.max_server_memory_ratio,
-            )
+                engine = ChdbEngine(
+                    data_dir / "engine",
+                    limits=config.query_limits(),
+                    pool_size=config.query_pool_size,
+                    max_server_memory_ratio=config.max_server_memory_ratio,
+                )
         except BaseException:
             lock.release()
             raise

@@ -15,7 +15,14 @@ from tody.catalog.store import Catalog
 from tody.engine.base import Engine, EngineError, ResultStream
 from tody.services.errors import BadRequest, Forbidden, Timeout
 from tody.services.tokens import Principal
-from tody.sql.gate import CompiledQuery, SQLGateError, TableBinding, compile_select, tables_read
+from tody.sql.gate import (
+    CompiledQuery,
+    SQLGateError,
+    TableBinding,
+    compile_select,
+    tables_read,
+    validate_expression,
+)
 
 
 @dataclass(frozen=True)
@@ -23,12 +30,22 @@ class OutputFormat:
     engine_format: str
     content_type: str
     extension: str
+    # JSON documents are answered whole: chDB's streaming mode leaves their statistics footer at zero
+    # and drops rows_before_limit_at_least. Row formats stream with constant memory.
+    buffered: bool = False
+
+
+@dataclass
+class QueryOutput:
+    format: OutputFormat
+    body: bytes | None = None  # buffered formats
+    stream: ResultStream | None = None  # streamed formats
 
 
 # What a trailing `FORMAT x` may ask for; the server chooses the engine format (DESIGN §3).
 FORMATS: dict[str, OutputFormat] = {
-    "JSON": OutputFormat("JSON", "application/json", "json"),
-    "JSONCOMPACT": OutputFormat("JSONCompact", "application/json", "json"),
+    "JSON": OutputFormat("JSON", "application/json", "json", buffered=True),
+    "JSONCOMPACT": OutputFormat("JSONCompact", "application/json", "json", buffered=True),
     "JSONEACHROW": OutputFormat("JSONEachRow", "application/x-ndjson", "ndjson"),
     "NDJSON": OutputFormat("JSONEachRow", "application/x-ndjson", "ndjson"),
     "CSV": OutputFormat("CSV", "text/csv; charset=utf-8", "csv"),
@@ -43,8 +60,12 @@ FORMATS: dict[str, OutputFormat] = {
 }
 DEFAULT_FORMAT = "JSON"
 
-_PHYSICAL_DB = re.compile(r"`?w_[0-9a-f]{32}`?\.")
+_PHYSICAL_DB = re.compile(r"[`\"]?w_[0-9a-f]{32}[`\"]?\.")
 _PHYSICAL_TABLE = re.compile(r"t_[0-9a-f]{32}")
+_GATE_CTE = re.compile(r"_tody_cte_")
+# The engine quotes the analysed query ("In scope SELECT …"), which would show row filters
+# and physical names: the user gets the reason, never the rewritten query.
+_SCOPE_TEXT = re.compile(r"\.?\s*In scope .*$", re.S)
 
 
 def output_format(name: str | None) -> OutputFormat:
@@ -73,11 +94,13 @@ class WorkspaceResolver:
                 f"Not enough permissions to read Data Source '{rec.name}': "
                 f"the token needs DATASOURCES:READ:{rec.name}"
             )
-        return TableBinding(
-            database=self.principal.workspace.database,
-            table=rec.id,
-            row_filter=self.principal.datasource_filter(rec.name),
-        )
+        row_filter = self.principal.datasource_filter(rec.name)
+        if row_filter is not None:
+            try:
+                row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
+            except SQLGateError as exc:
+                raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
+        return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
 
 
 class QueryService:
@@ -112,12 +135,14 @@ class QueryService:
                 self._cache.popitem(last=False)
         return compiled
 
-    def run(self, principal: Principal, sql: str) -> tuple[ResultStream, OutputFormat]:
-        """Compile and start streaming; engine errors before the first byte become 4xx."""
+    def run(self, principal: Principal, sql: str) -> QueryOutput:
+        """Compile and run (or start streaming); engine errors before the first byte become 4xx."""
         compiled = self.compile(principal, sql)
         fmt = output_format(compiled.output_format)
         try:
-            return self.engine.stream(compiled.sql, fmt.engine_format), fmt
+            if fmt.buffered:
+                return QueryOutput(fmt, body=self.engine.query(compiled.sql, fmt.engine_format).data)
+            return QueryOutput(fmt, stream=self.engine.stream(compiled.sql, fmt.engine_format))
         except EngineError as exc:
             raise self.user_error(principal, exc) from None
 
@@ -132,12 +157,13 @@ class QueryService:
     def logical_names(self, principal: Principal, message: str) -> str:
         """Engine messages name physical tables; show the user the names they wrote."""
         by_id = {r.id: r.name for r in self.catalog.datasources(principal.workspace.id).values()}
-        message = _PHYSICAL_DB.sub("", message)
+        message = _SCOPE_TEXT.sub("", message)
+        message = _GATE_CTE.sub("", _PHYSICAL_DB.sub("", message))
         return _PHYSICAL_TABLE.sub(lambda m: by_id.get(m.group(0), "<table>"), message)
 
     @staticmethod
-    def tables(sql: str) -> list[list[str]]:
+    def tables(sql: str, *, table_functions: bool = True) -> list[list[str]]:
         try:
-            return [list(t) for t in tables_read(sql)]
+            return [list(t) for t in tables_read(sql, table_functions=table_functions)]
         except SQLGateError as exc:
             raise BadRequest(str(exc)) from None

@@ -56,10 +56,19 @@ class TodyClickHouse(ClickHouse):
 
 DIALECT = TodyClickHouse()
 
+try:
+    DIALECT.parser()
+    DIALECT.generator()
+except TypeError as exc:  # sqlglotc (mypyc-compiled sqlglot) forbids subclassing its parser
+    raise ImportError(
+        "tody's SQL gate needs the pure-Python sqlglot: uninstall sqlglotc (sqlglot[c])"
+    ) from exc
+
 
 def generate(tree: exp.Expr) -> str:
-    """ClickHouse SQL for `tree`: no comments; constructs the dialect cannot express raise."""
-    return DIALECT.generate(tree, comments=False, unsupported_level=ErrorLevel.RAISE)
+    """ClickHouse SQL for `tree` (which may be modified): no comments; constructs the dialect cannot
+    express raise."""
+    return DIALECT.generate(tree, copy=False, comments=False, unsupported_level=ErrorLevel.RAISE)
 
 
 # Unquoted words that may precede "(" without being a function call.
@@ -69,6 +78,8 @@ STRUCTURAL_WORDS = frozenset(
         "NOT", "THEN", "ELSE", "WHEN", "CASE", "OVER", "ALL", "UNION", "INTERSECT", "EXCEPT", "DISTINCT",
         "EXISTS", "LIMIT", "OFFSET", "INTERVAL", "FILTER", "WITH", "SELECT", "BETWEEN", "IS", "BY",
         "ROLLUP", "CUBE", "SETS", "SAMPLE", "COLUMNS", "FILL", "TO", "STEP", "STALENESS", "INTERPOLATE",
+        "VALUES",  # FROM VALUES (...): a scalar VALUES() is refused on the tree
+        "TRIM", "EXTRACT",  # TRIM(BOTH x FROM y), EXTRACT(DAY FROM x): parser syntax for allowed functions
     }
 )  # fmt: skip
 # Words that end an operand, so that a following "IN (" is the operator and not the function `in`.

@@ -2,7 +2,7 @@
 
 The allow-list is data (`allowed_functions.txt`), derived from the engine's own `system.functions`
 minus the denials below, so that an engine upgrade that adds a function is noticed: the test
-`tests/sql/test_functions.py` fails until the new name is allowed (by regenerating the file) or denied
+`tests/sql/test_gate_functions.py` fails until the new name is allowed (by regenerating the file) or denied
 (by adding it here). Regenerate after reviewing new names with:
 
     .venv/bin/python -m tody.sql.functions            # rewrites src/tody/sql/allowed_functions.txt
@@ -138,7 +138,7 @@ DENIED_IN_FUNCTIONS = frozenset(
 _TIME_SERIES_PURE = frozenset({"timeSeriesFromGrid", "timeSeriesRange"})
 
 # Functions that run without parentheses when an identifier is not a column (`SELECT currentUser`).
-# Verified against the engine by tests/sql/test_functions.py; compared case-insensitively.
+# Verified against the engine by tests/sql/test_gate_functions.py; compared case-insensitively.
 PARENLESS_DENIED = frozenset(
     {
         "currentdatabase",
@@ -159,8 +159,6 @@ ALLOWED_TABLE_FUNCTIONS = frozenset(
     {
         "numbers",
         "numbers_mt",
-        "zeros",
-        "zeros_mt",
         "generate_series",
         "generateSeries",
         "primes",
@@ -175,7 +173,7 @@ _TF_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
       "hudi", "paimon", "mysql", "postgresql", "mongodb", "redis", "jdbc", "odbc", "remote", "cluster",
       "bigquery", "ytsaurus", "prometheus"), "reads remote storage or other servers"),
     (("merge", "dictionary", "loop", "view", "mergeTree", "timeSeries"), _TABLES),
-    (("input", "format", "fuzz", "generateRandom", "SQLStandardValues", "eval"), "is not available to queries"),
+    (("input", "format", "fuzz", "generateRandom", "SQLStandardValues", "eval", "zeros"), "is not available to queries"),
 )  # fmt: skip
 
 # Reviewed: every table function of the engine is either allowed above or refused with one of these.
@@ -195,7 +193,7 @@ DENIED_TABLE_FUNCTIONS_REVIEWED = frozenset(
         "prometheusQueryRange", "python", "redis", "remote", "remoteSecure", "s3", "s3Cluster", "sqlite",
         "timeSeriesData", "timeSeriesMetricFamilies", "timeSeriesMetrics", "timeSeriesSamples",
         "timeSeriesSelector", "timeSeriesTags", "url", "urlCluster", "view", "viewExplain",
-        "viewIfPermitted", "ytsaurus",
+        "viewIfPermitted", "ytsaurus", "zeros", "zeros_mt",
     }
 )  # fmt: skip
 

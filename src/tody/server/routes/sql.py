@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from tody.server.auth import Call, api, blocking, json_response
 from tody.server.params import is_form
@@ -28,18 +28,20 @@ async def sql(call: Call):
     q = await _sql_text(call)
     metrics = call.request.app.state.metrics
     try:
-        stream, fmt = await blocking(call.platform.query.run, call.principal, q)
+        output = await blocking(call.platform.query.run, call.principal, q)
     except Exception:
         metrics.queries.labels("error").inc()
         raise
     metrics.queries.labels("ok").inc()
-    return StreamingResponse(stream, media_type=fmt.content_type)
+    if output.body is not None:
+        return Response(output.body, media_type=output.format.content_type)
+    return StreamingResponse(output.stream, media_type=output.format.content_type)
 
 
 @api("/v0/sql_tables", ["GET", "POST"])
 async def sql_tables(call: Call):
     q = await _sql_text(call)
-    tables = call.platform.query.tables(q)
+    tables = call.platform.query.tables(q, table_functions=call.params.flag("table_functions", True))
     return json_response({"tables": tables})
 
 
