@@ -69,7 +69,7 @@ def serve(**flags) -> None:
                 host=config.host,
                 port=config.port,
                 log_level=config.log_level,
-                access_log=False,
+                access_log=config.log_level == "debug",
                 lifespan="off",
                 timeout_graceful_shutdown=10,
             )
