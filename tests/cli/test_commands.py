@@ -46,3 +46,32 @@ def test_errors_exit_non_zero_with_the_message(live_server, workspace_token):
 def test_unreachable_server_is_a_clear_error(workspace_token):
     res = CliRunner().invoke(cli, ["sql", "SELECT 1", "--host", "http://127.0.0.1:9", "--token", "x"])
     assert res.exit_code == 1 and "Cannot reach the server" in res.output
+
+
+def test_pipe_ls_data_url_rm(live_server, workspace_token, platform):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {workspace_token}"}
+    body = {
+        "name": "hello",
+        "nodes": [{"name": "n", "type": "endpoint", "sql": "%\nSELECT {{Int32(x, 1)}} * 2 AS doubled"}],
+    }
+    assert httpx.post(f"{live_server}/v0/pipes", json=body, headers=headers).status_code == 200
+
+    res = run(live_server, workspace_token, "pipe", "ls", "--format", "json")
+    assert [p["name"] for p in orjson.loads(res.output)["pipes"]] == ["hello"]
+    res = run(live_server, workspace_token, "pipe", "data", "hello", "--x", "21")
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["data"] == [{"doubled": 42}]
+    res = run(live_server, workspace_token, "pipe", "data", "hello", "--x", "21", "--format", "csv")
+    assert res.output == '"doubled"\n42\n'
+
+    res = run(live_server, workspace_token, "pipe", "url", "hello", "--x", "5")
+    url = res.output.strip()
+    assert url.startswith(f"{live_server}/v0/pipes/hello.json?x=5&token=")
+    assert httpx.get(url).json()["data"] == [{"doubled": 10}]
+
+    res = run(live_server, workspace_token, "pipe", "rm", "hello", "--yes")
+    assert res.exit_code == 0, res.output
+    res = run(live_server, workspace_token, "pipe", "data", "hello")
+    assert res.exit_code == 1 and "HTTP 404" in res.output

@@ -73,11 +73,46 @@ class DatasourceRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    pipe_id: str
+    position: int
+    name: str
+    sql: str
+    description: str
+    type: str
+    options: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PipeRecord:
+    id: str
+    workspace_id: str
+    name: str
+    description: str
+    endpoint_node_id: str | None
+    tags: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    nodes: tuple[NodeRecord, ...] = ()
+
+    def node(self, name_or_id: str) -> NodeRecord | None:
+        return next((n for n in self.nodes if name_or_id in (n.name, n.id)), None)
+
+    @property
+    def endpoint_node(self) -> NodeRecord | None:
+        return next((n for n in self.nodes if n.id == self.endpoint_node_id), None)
+
+
 @dataclass
 class _Memory:
     tokens_by_hash: dict[str, TokenRecord] = field(default_factory=dict)
     workspaces: dict[str, WorkspaceRecord] = field(default_factory=dict)
     datasources: dict[str, dict[str, DatasourceRecord]] = field(default_factory=dict)  # ws -> name -> rec
+    pipes: dict[str, dict[str, PipeRecord]] = field(default_factory=dict)  # ws -> name -> rec
 
 
 class Catalog:
@@ -128,6 +163,12 @@ class Catalog:
             for row in conn.execute(sa.select(t.datasources)):
                 rec = DatasourceRecord(**row._mapping)
                 memory.datasources.setdefault(rec.workspace_id, {})[rec.name] = rec
+            nodes: dict[str, list[NodeRecord]] = {}
+            for row in conn.execute(sa.select(t.nodes).order_by(t.nodes.c.position)):
+                nodes.setdefault(row.pipe_id, []).append(NodeRecord(**row._mapping))
+            for row in conn.execute(sa.select(t.pipes)):
+                pipe = PipeRecord(**row._mapping, nodes=tuple(nodes.get(row.id, ())))
+                memory.pipes.setdefault(pipe.workspace_id, {})[pipe.name] = pipe
         self._memory = memory
         self.generation += 1
 
@@ -193,6 +234,33 @@ class Catalog:
     def delete_datasource(self, datasource_id: str) -> None:
         with self.write() as conn:
             conn.execute(sa.delete(t.datasources).where(t.datasources.c.id == datasource_id))
+
+    # -- pipes -------------------------------------------------------------------------------------
+
+    def pipes(self, workspace_id: str) -> dict[str, PipeRecord]:
+        return self._memory.pipes.get(workspace_id, {})
+
+    def pipe(self, workspace_id: str, name_or_id: str) -> PipeRecord | None:
+        by_name = self.pipes(workspace_id)
+        rec = by_name.get(name_or_id)
+        if rec is None and name_or_id.startswith("t_"):
+            rec = next((r for r in by_name.values() if r.id == name_or_id), None)
+        return rec
+
+    def save_pipe(self, pipe: PipeRecord) -> None:
+        """Insert or replace a pipe and all its nodes in one transaction."""
+        row = {k: v for k, v in pipe.__dict__.items() if k != "nodes"}
+        with self.write() as conn:
+            conn.execute(sa.delete(t.nodes).where(t.nodes.c.pipe_id == pipe.id))
+            conn.execute(sa.delete(t.pipes).where(t.pipes.c.id == pipe.id))
+            conn.execute(sa.insert(t.pipes).values(**row))
+            for node in pipe.nodes:
+                conn.execute(sa.insert(t.nodes).values(**node.__dict__))
+
+    def delete_pipe(self, pipe_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(sa.delete(t.nodes).where(t.nodes.c.pipe_id == pipe_id))
+            conn.execute(sa.delete(t.pipes).where(t.pipes.c.id == pipe_id))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

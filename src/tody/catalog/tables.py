@@ -6,7 +6,18 @@ Names here are the user's vocabulary; physical ClickHouse names are derived from
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -60,4 +71,34 @@ datasources = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_datasources_workspace_name"),
+)
+
+pipes = Table(
+    "pipes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("endpoint_node_id", String(64), nullable=True),  # the published node
+    Column("tags", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_pipes_workspace_name"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pipe_id", String(64), ForeignKey("pipes.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("sql", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("type", String(32), nullable=False, default="standard"),  # standard|endpoint|materialized|copy
+    Column("options", JSON, nullable=False),  # datasource, target_datasource, copy_schedule, mode, engine_*
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("pipe_id", "name", name="uq_nodes_pipe_name"),
 )

@@ -14,8 +14,13 @@ from pathlib import Path
 
 from tody.catalog.store import Catalog
 from tody.engine.base import Engine
+from tody.services import stats
+from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
+from tody.services.endpoints import EndpointService
 from tody.services.errors import ServiceError
+from tody.services.openapi import OpenAPIService
+from tody.services.pipes import PipeService
 from tody.services.query import QueryService
 from tody.services.secrets import ServerKey
 from tody.services.tokens import TokenService
@@ -69,6 +74,11 @@ class Platform:
     workspaces: WorkspaceService
     datasources: DatasourceService
     query: QueryService
+    compiler: Compiler
+    pipes: PipeService
+    endpoints: EndpointService
+    openapi: OpenAPIService
+    stats: stats.StatsWriter
     lock: DataDirLock
 
     @classmethod
@@ -95,6 +105,11 @@ class Platform:
             lock.release()
             raise
         tokens = TokenService(catalog, key)
+        compiler = Compiler(catalog, engine, max_sql_bytes=config.max_sql_bytes)
+        stats.install(engine, compiler)
+        datasources = DatasourceService(catalog, engine)
+        query = QueryService(catalog, engine, compiler)
+        pipes = PipeService(catalog, compiler, datasources)
         platform = cls(
             config=config,
             catalog=catalog,
@@ -102,8 +117,13 @@ class Platform:
             key=key,
             tokens=tokens,
             workspaces=WorkspaceService(catalog, engine, tokens),
-            datasources=DatasourceService(catalog, engine),
-            query=QueryService(catalog, engine, max_sql_bytes=config.max_sql_bytes),
+            datasources=datasources,
+            query=query,
+            compiler=compiler,
+            pipes=pipes,
+            endpoints=EndpointService(pipes, compiler, query),
+            openapi=OpenAPIService(pipes, compiler, engine),
+            stats=stats.StatsWriter(engine),
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)
@@ -111,6 +131,7 @@ class Platform:
 
     def close(self) -> None:
         try:
+            self.stats.close()
             self.engine.close()
             self.catalog.close()
         finally:

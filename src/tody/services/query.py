@@ -1,28 +1,18 @@
-"""The Query API: untrusted SQL from a token, through the gate, to a locked-down engine connection.
-
-Compiled queries are cached per (token, catalog generation, SQL): repeated dashboards and endpoint
-calls skip parsing, and any catalog write (a rename, a new token) invalidates every entry at once.
+"""The Query API: untrusted SQL from a token, through the compiler (templates, the SQL gate, name
+resolution), to a locked-down engine connection; and the output formats shared with endpoints.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from tody.catalog.store import Catalog
-from tody.engine.base import Engine, EngineError, ResultStream
-from tody.services.errors import BadRequest, Forbidden, Timeout
+from tody.engine.base import Engine, EngineError, ResultStream, Statistics
+from tody.services.compiler import Compiler
+from tody.services.errors import BadRequest, NotFound, Timeout
 from tody.services.tokens import Principal
-from tody.sql.gate import (
-    CompiledQuery,
-    SQLGateError,
-    TableBinding,
-    compile_select,
-    tables_read,
-    validate_expression,
-)
+from tody.sql.gate import CompiledQuery, SQLGateError, tables_read
 
 
 @dataclass(frozen=True)
@@ -40,6 +30,7 @@ class QueryOutput:
     format: OutputFormat
     body: bytes | None = None  # buffered formats
     stream: ResultStream | None = None  # streamed formats
+    statistics: Statistics | None = None  # complete for buffered formats, filled as a stream is read
 
 
 # What a trailing `FORMAT x` may ask for; the server chooses the engine format (DESIGN §3).
@@ -76,73 +67,34 @@ def output_format(name: str | None) -> OutputFormat:
     return FORMATS[key]
 
 
-class WorkspaceResolver:
-    """Resolves the names a token may read in its workspace to physical tables (with row filters)."""
-
-    def __init__(self, catalog: Catalog, principal: Principal):
-        self.catalog = catalog
-        self.principal = principal
-
-    def resolve(self, database: str | None, name: str) -> TableBinding | None:
-        if database is not None:
-            return None
-        rec = self.catalog.datasource(self.principal.workspace.id, name)
-        if rec is None:
-            return None
-        if not self.principal.can_read_datasource(rec.name):
-            raise Forbidden(
-                f"Not enough permissions to read Data Source '{rec.name}': "
-                f"the token needs DATASOURCES:READ:{rec.name}"
-            )
-        row_filter = self.principal.datasource_filter(rec.name)
-        if row_filter is not None:
-            try:
-                row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
-            except SQLGateError as exc:
-                raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
-        return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
-
-
 class QueryService:
-    def __init__(
-        self, catalog: Catalog, engine: Engine, *, max_sql_bytes: int = 256_000, cache_size: int = 4096
-    ):
+    def __init__(self, catalog: Catalog, engine: Engine, compiler: Compiler):
         self.catalog = catalog
         self.engine = engine
-        self.max_sql_bytes = max_sql_bytes
-        self._cache: OrderedDict[tuple, CompiledQuery] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self.compiler = compiler
 
-    def compile(self, principal: Principal, sql: str) -> CompiledQuery:
-        key = (principal.token.id, self.catalog.generation, sql)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+    def compile(self, principal: Principal, sql: str, pipeline: str | None = None) -> CompiledQuery:
         if not sql or not sql.strip():
             raise BadRequest("Missing query: pass the SQL as 'q' or as the request body")
-        try:
-            compiled = compile_select(
-                sql, WorkspaceResolver(self.catalog, principal), self.engine, max_bytes=self.max_sql_bytes
-            )
-        except SQLGateError as exc:
-            raise BadRequest(str(exc)) from None
-        with self._lock:
-            self._cache[key] = compiled
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return compiled
+        pipe = None
+        if pipeline:
+            pipe = self.catalog.pipe(principal.workspace.id, pipeline)
+            if pipe is None:
+                raise NotFound(f"Pipe '{pipeline}' not found")
+        return self.compiler.compile_sql(principal, sql, pipe=pipe)
 
-    def run(self, principal: Principal, sql: str) -> QueryOutput:
+    def run(self, principal: Principal, sql: str, pipeline: str | None = None) -> QueryOutput:
         """Compile and run (or start streaming); engine errors before the first byte become 4xx."""
-        compiled = self.compile(principal, sql)
-        fmt = output_format(compiled.output_format)
+        compiled = self.compile(principal, sql, pipeline)
+        return self.execute(principal, compiled.sql, output_format(compiled.output_format))
+
+    def execute(self, principal: Principal, sql: str, fmt: OutputFormat) -> QueryOutput:
         try:
             if fmt.buffered:
-                return QueryOutput(fmt, body=self.engine.query(compiled.sql, fmt.engine_format).data)
-            return QueryOutput(fmt, stream=self.engine.stream(compiled.sql, fmt.engine_format))
+                result = self.engine.query(sql, fmt.engine_format)
+                return QueryOutput(fmt, body=result.data, statistics=result.statistics)
+            stream = self.engine.stream(sql, fmt.engine_format)
+            return QueryOutput(fmt, stream=stream, statistics=stream.statistics)
         except EngineError as exc:
             raise self.user_error(principal, exc) from None
 

@@ -28,7 +28,7 @@ async def sql(call: Call):
     q = await _sql_text(call)
     metrics = call.request.app.state.metrics
     try:
-        output = await blocking(call.platform.query.run, call.principal, q)
+        output = await blocking(call.platform.query.run, call.principal, q, call.params.get("pipeline"))
     except Exception:
         metrics.queries.labels("error").inc()
         raise

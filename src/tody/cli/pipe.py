@@ -1,0 +1,87 @@
+"""`tody pipe`: list pipes, call endpoints, print their URLs, remove pipes."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from tody.cli.client import Client, client_options
+
+FORMATS = {"json": "json", "csv": "csvwithnames", "ndjson": "ndjson"}
+
+
+@click.group()
+def pipe() -> None:
+    """Manage Pipes and call their API Endpoints."""
+
+
+@pipe.command("ls")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@client_options
+def ls(fmt: str, host: str, token: str | None) -> None:
+    """List the pipes of the workspace."""
+    body = Client(host, token).json("GET", "/v0/pipes")
+    if fmt == "json":
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("name", "type", "nodes", "endpoint node", "updated_at")
+    for p in body["pipes"]:
+        endpoint = next((n["name"] for n in p["nodes"] if n["id"] == p.get("endpoint")), "")
+        table.add_row(p["name"], p["type"], str(len(p["nodes"])), endpoint, p["updated_at"][:19])
+    Console().print(table)
+
+
+def _params(args: list[str]) -> dict[str, str]:
+    """`--name value` pairs after the pipe name become endpoint parameters."""
+    params: dict[str, str] = {}
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--"):
+            raise click.UsageError(f"Unexpected argument '{arg}': give parameters as --name value")
+        key, eq, value = arg[2:].partition("=")
+        params[key] = value if eq else next(it, "")
+    return params
+
+
+@pipe.command("data", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="json", show_default=True)
+@click.option("--q", "q", help="SQL to run over the result (the table `_`).")
+@client_options
+@click.pass_context
+def data(ctx: click.Context, name: str, fmt: str, q: str | None, host: str, token: str | None) -> None:
+    """Call the endpoint of pipe NAME; pass its parameters as --param value."""
+    params = _params(ctx.args)
+    if q:
+        params["q"] = q
+    res = Client(host, token).request("GET", f"/v0/pipes/{name}.{FORMATS[fmt]}", params=params)
+    click.echo(res.text, nl=False)
+
+
+@pipe.command("url", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "ndjson", "parquet"]), default="json")
+@client_options
+@click.pass_context
+def url(ctx: click.Context, name: str, fmt: str, host: str, token: str | None) -> None:
+    """Print a ready-to-use URL for the endpoint of pipe NAME (with the token)."""
+    client = Client(host, token)
+    client.json("GET", f"/v0/pipes/{name}")  # fails clearly when the pipe is missing
+    query = urlencode({**_params(ctx.args), "token": client.token})
+    click.echo(f"{client.host}/v0/pipes/{name}.{fmt}?{query}")
+
+
+@pipe.command("rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+def rm(name: str, yes: bool, host: str, token: str | None) -> None:
+    """Remove pipe NAME."""
+    if not yes:
+        click.confirm(f"Remove pipe '{name}'?", abort=True)
+    Client(host, token).request("DELETE", f"/v0/pipes/{name}")
+    click.echo(f"Pipe '{name}' removed")

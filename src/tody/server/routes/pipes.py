@@ -1,0 +1,247 @@
+"""The Pipes API (`/v0/pipes`) and API Endpoints (`/v0/pipes/{name}.{format}`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+
+from tody.datafiles.pipe import NodeFile
+from tody.server.auth import Call, api, blocking, json_response
+from tody.server.params import is_form
+from tody.services.errors import BadRequest, NotFound, ServiceError
+from tody.services.tokens import PIPES_CREATE
+
+
+def _host(call: Call) -> str:
+    return str(call.request.base_url).rstrip("/")
+
+
+async def _json_body(call: Call) -> dict | None:
+    if "application/json" not in call.request.headers.get("content-type", ""):
+        return None
+    raw = await call.request.body()
+    if not raw.strip():
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The JSON body must be an object")
+    return body
+
+
+async def _text_body(call: Call) -> str | None:
+    if is_form(call.request) or "application/json" in call.request.headers.get("content-type", ""):
+        return None
+    raw = await call.request.body()
+    return raw.decode(errors="replace") if raw.strip() else None
+
+
+@api("/v0/pipes", ["GET"])
+async def list_pipes(call: Call):
+    svc = call.platform.pipes
+    return json_response({"pipes": [svc.describe(p, _host(call)) for p in svc.readable(call.principal)]})
+
+
+@api("/v0/pipes", ["POST"], scope=PIPES_CREATE)
+async def create_pipe(call: Call):
+    svc = call.platform.pipes
+    body = await _json_body(call)
+    text = None if body is not None else await _text_body(call)
+    name, spec = svc.from_request(call.params.get("name"), body, text, call.params)
+    force = call.params.flag("force")
+    pipe = await blocking(svc.create, call.principal, spec, name or "", force=force)
+    return json_response(svc.describe(pipe, _host(call)))
+
+
+@api("/v0/pipes/openapi.json", ["GET"])
+async def openapi(call: Call):
+    return json_response(await blocking(call.platform.openapi.document, call.principal, _host(call)))
+
+
+@api("/v0/pipes/{name}.{extension}", ["GET", "POST"])
+async def endpoint(call: Call):
+    name, extension = call.path("name"), call.path("extension")
+    platform = call.platform
+    if extension == "pipe":
+        pipe = platform.pipes.get(call.principal, name)
+        return Response(platform.pipes.datafile(pipe), headers={"content-type": "text/plain"})
+    values = _endpoint_params(call, await _json_body(call) if call.request.method == "POST" else None)
+    started = time.perf_counter()
+    try:
+        result = await blocking(
+            platform.endpoints.call, call.principal, name, extension, values, call.params.get("q")
+        )
+    except ServiceError as exc:
+        _record(call, name, None, started, status=exc.status, error=exc.message)
+        raise
+    output = result.output
+    headers = {"X-Request-Id": result.request_id}
+    if output.body is not None:
+        _record(call, name, result, started, status=200)
+        return Response(output.body, media_type=output.format.content_type, headers=headers)
+    return StreamingResponse(
+        _recorded_stream(call, name, result, started), media_type=output.format.content_type, headers=headers
+    )
+
+
+@api("/v0/pipes/{name}", ["GET"])
+async def get_pipe(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    if call.params.get("format") == "pipe":
+        return Response(svc.datafile(pipe), headers={"content-type": "text/plain"})
+    return json_response(svc.describe(pipe, _host(call)))
+
+
+@api("/v0/pipes/{name}", ["PUT"])
+async def update_pipe(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    pipe = await blocking(
+        svc.rename, call.principal, pipe, call.params.get("name"), call.params.get("description")
+    )
+    return json_response(svc.describe(pipe, _host(call)))
+
+
+@api("/v0/pipes/{name}", ["DELETE"])
+async def delete_pipe(call: Call):
+    svc = call.platform.pipes
+    await blocking(svc.drop, call.principal, svc.get(call.principal, call.path("name")))
+    return Response(status_code=204)
+
+
+@api("/v0/pipes/{name}/nodes", ["POST"])
+async def add_node(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    fields = await _node_fields(call)
+    if not fields.get("sql"):
+        raise BadRequest("Missing 'sql': the SELECT of the new node")
+    name = fields.get("name") or f"{pipe.name}_{len(pipe.nodes)}"
+    node = NodeFile(name=name, sql=fields["sql"], description=fields.get("description"))
+    pipe = await blocking(svc.add_node, call.principal, pipe, node)
+    return json_response(svc.describe_node(pipe, pipe.node(name)))
+
+
+@api("/v0/pipes/{name}/nodes/{node}", ["PUT"])
+async def update_node(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    node = _node(pipe, call.path("node"))
+    pipe = await blocking(svc.update_node, call.principal, pipe, node, await _node_fields(call))
+    return json_response(svc.describe_node(pipe, pipe.node(node.id)))
+
+
+@api("/v0/pipes/{name}/nodes/{node}", ["DELETE"])
+async def delete_node(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    await blocking(svc.delete_node, call.principal, pipe, _node(pipe, call.path("node")))
+    return Response(status_code=204)
+
+
+@api("/v0/pipes/{name}/nodes/{node}/endpoint", ["POST", "DELETE"])
+async def publish(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    node = _node(pipe, call.path("node"))
+    if call.request.method == "DELETE" and pipe.endpoint_node_id != node.id:
+        raise BadRequest(f"Node '{node.name}' is not the published endpoint of pipe '{pipe.name}'")
+    target = node if call.request.method == "POST" else None
+    pipe = await blocking(svc.publish, call.principal, pipe, target)
+    return json_response(svc.describe(pipe, _host(call)))
+
+
+def _node(pipe, name_or_id: str):
+    node = pipe.node(name_or_id)
+    if node is None:
+        raise NotFound(f"Node '{name_or_id}' not found in pipe '{pipe.name}'")
+    return node
+
+
+async def _node_fields(call: Call) -> dict[str, str]:
+    body = await _json_body(call)
+    if body is not None:
+        return {k: str(v) for k, v in body.items() if v is not None}
+    fields = {k: call.params[k] for k in ("name", "sql", "description") if k in call.params}
+    if "sql" not in fields:
+        text = await _text_body(call)
+        if text:
+            fields["sql"] = text
+    return fields
+
+
+def _endpoint_params(call: Call, body: dict | None) -> dict[str, str | list[str]]:
+    values: dict[str, str | list[str]] = {}
+    for key in call.params:
+        items = call.params.getlist(key)
+        values[key] = items if len(items) > 1 else items[0]
+    for key, value in (body or {}).items():
+        if isinstance(value, list):
+            values[key] = [_text(v) for v in value]
+        elif value is not None:
+            values[key] = _text(value)
+    return values
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _record(call: Call, name: str, result, started: float, *, status: int, error: str | None = None) -> None:
+    pipe = result.pipe if result else call.platform.catalog.pipe(call.principal.workspace.id, name)
+    stats = result.output.statistics if result else None
+    token = call.principal.token
+    call.platform.stats.pipe_request(
+        workspace_id=call.principal.workspace.id,
+        pipe_id=pipe.id if pipe else name,
+        pipe_name=pipe.name if pipe else name,
+        duration=time.perf_counter() - started,
+        read_bytes=stats.bytes_read if stats else 0,
+        read_rows=stats.rows_read if stats else 0,
+        result_rows=stats.result_rows if stats else 0,
+        url=str(call.request.url.remove_query_params("token")),
+        error=0 if status < 400 else 1,
+        request_id=result.request_id if result else "",
+        token=token.id,
+        token_name=token.name,
+        status_code=status,
+        method=call.request.method,
+        parameters={k: v for k, v in call.request.query_params.items() if k != "token"},
+        user_agent=call.request.headers.get("user-agent"),
+        resource_tags=[],
+        cpu_time=0.0,
+    )
+
+
+def _recorded_stream(call: Call, name: str, result, started: float) -> Iterator[bytes]:
+    status = 200
+    try:
+        yield from result.output.stream
+    except Exception:
+        status = 500
+        raise
+    finally:
+        _record(call, name, result, started, status=status)
+
+
+routes = [
+    list_pipes,
+    create_pipe,
+    openapi,
+    endpoint,
+    get_pipe,
+    update_pipe,
+    delete_pipe,
+    add_node,
+    update_node,
+    delete_node,
+    publish,
+]

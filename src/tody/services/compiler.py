@@ -1,0 +1,253 @@
+"""From what a user wrote to the one SQL statement the engine runs.
+
+A query (from /v0/sql, a node, or an endpoint's `q=`) names data sources, earlier nodes of its pipe,
+other pipes' endpoints and service data sources (`tinybird.*`). The `Compiler` renders templates,
+passes each piece through the SQL gate with a resolver that knows those names, and inlines node and
+pipe references as already-compiled subqueries, so a whole pipe becomes one checked statement.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tody.catalog.store import Catalog, PipeRecord
+from tody.engine.base import Engine, quote_string
+from tody.services.errors import BadRequest, Forbidden
+from tody.services.tokens import PIPES_READ, READ_ALL, Principal
+from tody.sql.gate import CompiledQuery, SQLGateError, TableBinding, compile_select, validate_expression
+from tody.sql.templates import TemplateError, is_template, render
+
+SERVICE_DATABASE = "tody_service"  # physical home of the tinybird.* service data sources
+SERVICE_QUALIFIER = "tinybird"
+
+Params = Mapping[str, str | list[str]]
+
+
+@dataclass(frozen=True)
+class ServiceSource:
+    """A `tinybird.<name>` data source: one physical table for all workspaces, read per workspace."""
+
+    name: str
+    columns: tuple[str, ...]
+
+    def subquery(self, workspace_id: str) -> str:
+        cols = ", ".join(f"`{c}`" for c in self.columns)
+        return (
+            f"SELECT {cols} FROM `{SERVICE_DATABASE}`.`{self.name}` "
+            f"WHERE workspace_id = {quote_string(workspace_id)}"
+        )
+
+
+class Compiler:
+    def __init__(
+        self, catalog: Catalog, engine: Engine, *, max_sql_bytes: int = 256_000, cache_size: int = 4096
+    ):
+        self.catalog = catalog
+        self.engine = engine
+        self.max_sql_bytes = max_sql_bytes
+        self.service_sources: dict[str, ServiceSource] = {}
+        self._cache: OrderedDict[tuple, CompiledQuery] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def compile_sql(
+        self,
+        principal: Principal,
+        sql: str,
+        *,
+        pipe: PipeRecord | None = None,
+        params: Params | None = None,
+        extra: Mapping[str, str] | None = None,
+        check_read: bool = True,
+    ) -> CompiledQuery:
+        """Compile a query. In a pipe's context all its nodes are visible (the Query API's `pipeline`);
+        `extra` binds more names to compiled SQL (`_` for an endpoint's `q=`)."""
+        key = (
+            "sql",
+            principal.token.id,
+            self.catalog.generation,
+            sql,
+            pipe.id if pipe else None,
+            _freeze(params),
+            _freeze(extra),
+            check_read,
+        )
+        hit = self._get(key)
+        if hit is not None:
+            return hit
+        scope = _Scope(self, principal, pipe, len(pipe.nodes) if pipe else 0, params or {}, check_read, ())
+        compiled = scope.compile(self._render(sql, params), extra)
+        self._put(key, compiled)
+        return compiled
+
+    def compile_node(
+        self,
+        principal: Principal,
+        pipe: PipeRecord,
+        node_name: str,
+        params: Params | None = None,
+        *,
+        check_read: bool = False,
+    ) -> CompiledQuery:
+        """One node of a pipe (usually its endpoint) as a single statement."""
+        key = (
+            "node",
+            principal.token.id,
+            self.catalog.generation,
+            pipe.id,
+            node_name,
+            _freeze(params),
+            check_read,
+        )
+        hit = self._get(key)
+        if hit is not None:
+            return hit
+        scope = _Scope(self, principal, pipe, 0, params or {}, check_read, (pipe.id,))
+        compiled = scope.node(node_name)
+        self._put(key, compiled)
+        return compiled
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _render(sql: str, params: Params | None) -> str:
+        if not is_template(sql):
+            return sql
+        try:
+            return render(sql, params or {})
+        except TemplateError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def _get(self, key: tuple) -> CompiledQuery | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _put(self, key: tuple, value: CompiledQuery) -> None:
+        with self._lock:
+            self._cache[key] = value
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+
+class _Scope:
+    """Name resolution for one compilation: which nodes, pipes and data sources are visible."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        principal: Principal,
+        pipe: PipeRecord | None,
+        visible_nodes: int,
+        params: Params,
+        check_read: bool,
+        stack: tuple[str, ...],
+    ):
+        self.c = compiler
+        self.principal = principal
+        self.pipe = pipe
+        self.visible_nodes = visible_nodes  # nodes [0, visible_nodes) of `pipe` can be read by name
+        self.params = params
+        self.check_read = check_read
+        self.stack = stack  # pipes being compiled, to refuse cycles
+        self.extra: Mapping[str, str] = {}
+        self._nodes: dict[str, str] = {}
+
+    def compile(self, sql: str, extra: Mapping[str, str] | None = None) -> CompiledQuery:
+        self.extra = extra or {}
+        try:
+            return compile_select(sql, self, self.c.engine, max_bytes=self.c.max_sql_bytes)
+        except SQLGateError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def node(self, name: str) -> CompiledQuery:
+        assert self.pipe is not None
+        node = self.pipe.node(name)
+        if node is None:
+            raise BadRequest(f"Node '{name}' not found in pipe '{self.pipe.name}'")
+        inner = _Scope(
+            self.c, self.principal, self.pipe, node.position, self.params, self.check_read, self.stack
+        )
+        try:
+            return inner.compile(self.c._render(node.sql, self.params))
+        except BadRequest as exc:
+            if exc.message.startswith("Node '") or "[node " in exc.message:
+                raise
+            raise BadRequest(f"[node {node.name}] {exc.message}") from None
+
+    # -- Resolver protocol ----------------------------------------------------------------------
+
+    def resolve(self, database: str | None, name: str) -> TableBinding | None:
+        if database is not None:
+            if database == SERVICE_QUALIFIER and name in self.c.service_sources:
+                return TableBinding(
+                    subquery=self.c.service_sources[name].subquery(self.principal.workspace.id)
+                )
+            return None
+        if name in self.extra:
+            return TableBinding(subquery=self.extra[name])
+        ws = self.principal.workspace
+        if self.pipe is not None:
+            node = self.pipe.node(name)
+            if node is not None and node.name == name:
+                if node.position >= self.visible_nodes:
+                    raise SQLGateError(
+                        f"Node '{name}' can only be read by nodes that come after it in pipe '{self.pipe.name}'"
+                    )
+                if name not in self._nodes:
+                    self._nodes[name] = self.node(name).sql
+                return TableBinding(subquery=self._nodes[name])
+        rec = self.c.catalog.datasource(ws.id, name)
+        if rec is not None and rec.name == name:
+            return self._datasource(rec)
+        other = self.c.catalog.pipe(ws.id, name)
+        if other is not None and other.name == name:
+            return self._pipe(other)
+        return None
+
+    def _datasource(self, rec) -> TableBinding:
+        if self.check_read and not self.principal.can_read_datasource(rec.name):
+            raise Forbidden(
+                f"Not enough permissions to read Data Source '{rec.name}': "
+                f"the token needs DATASOURCES:READ:{rec.name}"
+            )
+        row_filter = self.principal.datasource_filter(rec.name)
+        if row_filter is not None:
+            try:
+                row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
+            except SQLGateError as exc:
+                raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
+        return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
+
+    def _pipe(self, other: PipeRecord) -> TableBinding:
+        if other.id in self.stack:
+            chain = " -> ".join([*self._names(), other.name])
+            raise SQLGateError(f"Pipes read each other in a cycle: {chain}")
+        endpoint = other.endpoint_node
+        if endpoint is None:
+            raise SQLGateError(f"Pipe '{other.name}' has no published endpoint to read from")
+        if self.check_read and not (
+            self.principal.has(PIPES_READ, other.name) or self.principal.has(READ_ALL)
+        ):
+            raise Forbidden(
+                f"Not enough permissions to read pipe '{other.name}': the token needs PIPES:READ:{other.name}"
+            )
+        inner = _Scope(self.c, self.principal, other, 0, self.params, False, (*self.stack, other.id))
+        return TableBinding(subquery=inner.node(endpoint.name).sql)
+
+    def _names(self) -> list[str]:
+        by_id = {p.id: p.name for p in self.c.catalog.pipes(self.principal.workspace.id).values()}
+        return [by_id.get(pid, pid) for pid in self.stack]
+
+
+def _freeze(value: Mapping | None) -> tuple | None:
+    if not value:
+        return None
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))

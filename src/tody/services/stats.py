@@ -1,0 +1,138 @@
+"""Service data sources (`tinybird.*`) and the writer that fills them off the request path.
+
+All workspaces share one physical table per service data source, in the `tody_service` database,
+with a `workspace_id` column; the compiler exposes each as `tinybird.<name>` filtered to the
+caller's workspace. Rows are queued in memory and written in batches by a background thread, so a
+request never waits for an INSERT (each chDB INSERT costs ~5 ms and makes a part).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tody.engine.base import Engine, EngineError
+from tody.services.compiler import SERVICE_DATABASE, Compiler, ServiceSource
+
+log = logging.getLogger("tody.stats")
+
+PIPE_STATS_RT_COLUMNS = (
+    ("start_datetime", "DateTime"),
+    ("pipe_id", "String"),
+    ("pipe_name", "String"),
+    ("duration", "Float32"),
+    ("read_bytes", "UInt64"),
+    ("read_rows", "UInt64"),
+    ("result_rows", "UInt64"),
+    ("url", "Nullable(String)"),
+    ("error", "UInt8"),
+    ("request_id", "String"),
+    ("token", "String"),
+    ("token_name", "String"),
+    ("status_code", "Int32"),
+    ("method", "String"),
+    ("parameters", "Map(String, String)"),
+    ("user_agent", "Nullable(String)"),
+    ("resource_tags", "Array(String)"),
+    ("cpu_time", "Float32"),
+)
+PIPE_STATS_COLUMNS = (
+    ("date", "Date"),
+    ("pipe_id", "String"),
+    ("pipe_name", "String"),
+    ("view_count", "SimpleAggregateFunction(sum, UInt64)"),
+    ("error_count", "SimpleAggregateFunction(sum, UInt64)"),
+    ("avg_duration_state", "AggregateFunction(avg, Float32)"),
+    ("quantile_timing_state", "AggregateFunction(quantilesTiming(0.9, 0.95, 0.99), Float64)"),
+    ("read_bytes_sum", "SimpleAggregateFunction(sum, UInt64)"),
+    ("read_rows_sum", "SimpleAggregateFunction(sum, UInt64)"),
+    ("resource_tags", "SimpleAggregateFunction(groupUniqArrayArray, Array(String))"),
+)
+
+
+def _columns(cols) -> str:
+    return ", ".join(f"`{name}` {type_}" for name, type_ in cols)
+
+
+DDL = [
+    f"CREATE DATABASE IF NOT EXISTS {SERVICE_DATABASE} ENGINE = Atomic",
+    f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats_rt (`workspace_id` String, "
+    f"{_columns(PIPE_STATS_RT_COLUMNS)}) ENGINE = MergeTree PARTITION BY toYYYYMMDD(start_datetime) "
+    "ORDER BY (workspace_id, pipe_name, start_datetime) TTL start_datetime + toIntervalDay(7)",
+    f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats (`workspace_id` String, "
+    f"{_columns(PIPE_STATS_COLUMNS)}) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) "
+    "ORDER BY (workspace_id, date, pipe_id, pipe_name)",
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats_mv TO {SERVICE_DATABASE}.pipe_stats AS "
+    "SELECT workspace_id, toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, "
+    "countIf(error != 0) AS error_count, avgState(duration) AS avg_duration_state, "
+    "quantilesTimingState(0.9, 0.95, 0.99)(toFloat64(duration * 1000)) AS quantile_timing_state, "
+    "sum(read_bytes) AS read_bytes_sum, sum(read_rows) AS read_rows_sum, "
+    "groupUniqArrayArray(resource_tags) AS resource_tags "
+    f"FROM {SERVICE_DATABASE}.pipe_stats_rt GROUP BY workspace_id, date, pipe_id, pipe_name",
+]
+
+
+def install(engine: Engine, compiler: Compiler) -> None:
+    """Create the service tables (idempotent) and make them readable as tinybird.<name>."""
+    for statement in DDL:
+        engine.execute(statement)
+    for name, cols in (("pipe_stats_rt", PIPE_STATS_RT_COLUMNS), ("pipe_stats", PIPE_STATS_COLUMNS)):
+        compiler.service_sources[name] = ServiceSource(name, tuple(c for c, _ in cols))
+
+
+class StatsWriter:
+    """Batches rows for service tables and inserts them from one background thread."""
+
+    def __init__(self, engine: Engine, *, interval: float = 0.5, max_batch: int = 5000):
+        self.engine = engine
+        self.interval = interval
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="tody-stats", daemon=True)
+        self._thread.start()
+
+    def pipe_request(self, **row: Any) -> None:
+        row.setdefault("start_datetime", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        self._queue.put(("pipe_stats_rt", row))
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: dict[str, list[dict[str, Any]]] = {}
+            try:
+                item = self._queue.get(timeout=self.interval)
+            except queue.Empty:
+                continue
+            count = 0
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                batch.setdefault(item[0], []).append(item[1])
+                count += 1
+                if count >= self.max_batch:
+                    break
+                try:
+                    item = self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    break
+            self._flush(batch)
+
+    def _flush(self, batch: dict[str, list[dict[str, Any]]]) -> None:
+        for table, rows in batch.items():
+            payload = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            try:
+                insert = self.engine.insert(f"INSERT INTO {SERVICE_DATABASE}.{table}", "JSONEachRow")
+                insert.write(payload)
+                insert.finish()
+            except EngineError as exc:  # stats must never take a request down; say so in the log
+                log.error("could not write %d rows to %s: %s", len(rows), table, exc.message)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
