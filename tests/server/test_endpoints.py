@@ -186,7 +186,8 @@ def test_endpoint_calls_land_in_pipe_stats(client, endpoint):
     client.get("/v0/pipes/by_event.json?event=view")
     client.get("/v0/pipes/by_event.json?limit=bad")
     q = (
-        "SELECT pipe_name, status_code, error, result_rows, parameters['event'] AS e FROM tinybird.pipe_stats_rt "
+        "SELECT pipe_name, status_code, error, result_rows, parameters['event'] AS e, url "
+        "FROM tinybird.pipe_stats_rt "
         "ORDER BY start_datetime, status_code FORMAT JSON"
     )
     deadline = time.monotonic() + 5
@@ -199,6 +200,7 @@ def test_endpoint_calls_land_in_pipe_stats(client, endpoint):
     assert {(r["status_code"], r["error"]) for r in rows} == {(200, 0), (400, 1)}
     ok = next(r for r in rows if r["status_code"] == 200)
     assert ok["pipe_name"] == "by_event" and ok["result_rows"] == 1 and ok["e"] == "view"
+    assert ok["url"] == "/v0/pipes/by_event.json?event=view"  # path and query, never the token
     daily = client.get(
         "/v0/sql", params={"q": "SELECT sum(view_count) AS v, sum(error_count) AS e FROM tinybird.pipe_stats"}
     ).json()["data"]

@@ -175,3 +175,24 @@ def test_duplicate_pipe_is_409_unless_forced(client, events):
     first = client.get("/v0/pipes/top_events").json()["id"]
     res = client.post("/v0/pipes?force=true", json=TOP_PIPE)
     assert res.status_code == 200 and res.json()["id"] == first
+
+
+def test_indented_template_sql_from_clients_downloads_as_written(client, events):
+    # the tb CLI sends a templated node's SQL straight from the datafile block: "%\n    SELECT …"
+    body = {
+        "name": "ind",
+        "nodes": [
+            {
+                "name": "n",
+                "type": "endpoint",
+                "sql": "%\n    SELECT id\n    FROM events\n    LIMIT {{Int32(l, 1)}}",
+            }
+        ],
+    }
+    assert client.post("/v0/pipes", json=body).status_code == 200
+    assert (
+        client.get("/v0/pipes/ind").json()["nodes"][0]["sql"]
+        == "%\nSELECT id\nFROM events\nLIMIT {{Int32(l, 1)}}"
+    )
+    text = client.get("/v0/pipes/ind.pipe").text
+    assert "    %\n    SELECT id\n    FROM events\n" in text

@@ -8,6 +8,7 @@ one transaction. Each node is compiled when saved, so unknown names, cycles and 
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -192,8 +193,8 @@ class PipeService:
                 raise Conflict(f"Node '{changes['name']}' already exists in pipe '{pipe.name}'")
             values["name"] = changes["name"]
         if changes.get("sql") is not None:
-            values["sql"] = changes["sql"]
-            values["options"] = {**node.options, **_analyse(changes["sql"], node.name)}
+            values["sql"] = normalise_sql(changes["sql"])
+            values["options"] = {**node.options, **_analyse(values["sql"], node.name)}
         if changes.get("description") is not None:
             values["description"] = changes["description"]
         nodes = tuple(dataclasses.replace(n, **values) if n.id == node.id else n for n in pipe.nodes)
@@ -233,15 +234,16 @@ class PipeService:
                 "(materialized views and copy pipes are not available yet)"
             )
         now = utcnow()
+        sql = normalise_sql(node.sql)
         return NodeRecord(
             id="t_" + uuid.uuid4().hex,
             pipe_id=pipe.id,
             position=position,
             name=node.name,
-            sql=node.sql,
+            sql=sql,
             description=node.description or "",
             type="standard",
-            options=_analyse(node.sql, node.name),
+            options=_analyse(sql, node.name),
             created_at=now,
             updated_at=now,
         )
@@ -277,6 +279,16 @@ def _reads(pipe: PipeRecord) -> set[str]:
     """The resources (data sources, other pipes) a pipe's nodes read."""
     node_names = {n.name for n in pipe.nodes}
     return {d for n in pipe.nodes for d in n.options.get("dependencies", []) if d not in node_names}
+
+
+def normalise_sql(sql: str) -> str:
+    """Node SQL as stored: common indentation removed (below the `%` line for templates), so that
+    SQL sent by clients straight from an indented datafile block renders back the same."""
+    text = sql.strip("\n").rstrip()
+    lines = text.split("\n")
+    if lines and lines[0].strip() == "%":
+        return "%\n" + textwrap.dedent("\n".join(lines[1:])).strip("\n")
+    return textwrap.dedent(text)
 
 
 def _analyse(sql: str, node: str) -> dict[str, Any]:

@@ -89,6 +89,13 @@ async def endpoint(call: Call):
     )
 
 
+@api("/v1/pipes/{name}.pipe", ["GET"])
+async def pipe_datafile(call: Call):
+    svc = call.platform.pipes
+    pipe = svc.get(call.principal, call.path("name"))
+    return Response(svc.datafile(pipe), headers={"content-type": "text/plain"})
+
+
 @api("/v0/pipes/{name}", ["GET"])
 async def get_pipe(call: Call):
     svc = call.platform.pipes
@@ -207,7 +214,7 @@ def _record(call: Call, name: str, result, started: float, *, status: int, error
         read_bytes=stats.bytes_read if stats else 0,
         read_rows=stats.rows_read if stats else 0,
         result_rows=stats.result_rows if stats else 0,
-        url=str(call.request.url.remove_query_params("token")),
+        url=_path_and_query(call),
         error=0 if status < 400 else 1,
         request_id=result.request_id if result else "",
         token=token.id,
@@ -219,6 +226,13 @@ def _record(call: Call, name: str, result, started: float, *, status: int, error
         resource_tags=[],
         cpu_time=0.0,
     )
+
+
+def _path_and_query(call: Call) -> str:
+    """What Tinybird records as `url`: the path and query string, without host or token (the tb
+    CLI's push checker replays these against its own host)."""
+    url = call.request.url.remove_query_params("token")
+    return url.path + (f"?{url.query}" if url.query else "")
 
 
 def _recorded_stream(call: Call, name: str, result, started: float) -> Iterator[bytes]:
@@ -237,6 +251,7 @@ routes = [
     create_pipe,
     openapi,
     endpoint,
+    pipe_datafile,
     get_pipe,
     update_pipe,
     delete_pipe,
