@@ -187,7 +187,7 @@ def test_endpoint_calls_land_in_pipe_stats(client, endpoint):
     client.get("/v0/pipes/by_event.json?limit=bad")
     q = (
         "SELECT pipe_name, status_code, error, result_rows, parameters['event'] AS e, url "
-        "FROM tinybird.pipe_stats_rt "
+        "FROM tinybird.pipe_stats_rt WHERE pipe_name = 'by_event' "
         "ORDER BY start_datetime, status_code FORMAT JSON"
     )
     deadline = time.monotonic() + 5

@@ -31,6 +31,12 @@ class QueryOutput:
     body: bytes | None = None  # buffered formats
     stream: ResultStream | None = None  # streamed formats
     statistics: Statistics | None = None  # complete for buffered formats, filled as a stream is read
+    tables: tuple[tuple[str | None, str], ...] = ()  # logical names the query read
+
+    @property
+    def reads_only_service_sources(self) -> bool:
+        """Queries over `tinybird.*` alone are not themselves recorded in pipe_stats_rt (as Tinybird)."""
+        return bool(self.tables) and all(db == "tinybird" for db, _ in self.tables)
 
 
 # What a trailing `FORMAT x` may ask for; the server chooses the engine format (DESIGN §3).
@@ -86,7 +92,9 @@ class QueryService:
     def run(self, principal: Principal, sql: str, pipeline: str | None = None) -> QueryOutput:
         """Compile and run (or start streaming); engine errors before the first byte become 4xx."""
         compiled = self.compile(principal, sql, pipeline)
-        return self.execute(principal, compiled.sql, output_format(compiled.output_format))
+        output = self.execute(principal, compiled.sql, output_format(compiled.output_format))
+        output.tables = compiled.tables
+        return output
 
     def execute(self, principal: Principal, sql: str, fmt: OutputFormat) -> QueryOutput:
         try:

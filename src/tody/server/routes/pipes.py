@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from tody.datafiles.pipe import NodeFile
 from tody.server.auth import Call, api, blocking, json_response
 from tody.server.params import is_form
+from tody.server.stats import record_request
 from tody.services.errors import BadRequest, NotFound, ServiceError
 from tody.services.tokens import PIPES_CREATE
 
@@ -77,7 +78,7 @@ async def endpoint(call: Call):
             platform.endpoints.call, call.principal, name, extension, values, call.params.get("q")
         )
     except ServiceError as exc:
-        _record(call, name, None, started, status=exc.status, error=exc.message)
+        _record(call, name, None, started, status=exc.status)
         raise
     output = result.output
     headers = {"X-Request-Id": result.request_id}
@@ -202,37 +203,17 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _record(call: Call, name: str, result, started: float, *, status: int, error: str | None = None) -> None:
+def _record(call: Call, name: str, result, started: float, *, status: int) -> None:
     pipe = result.pipe if result else call.platform.catalog.pipe(call.principal.workspace.id, name)
-    stats = result.output.statistics if result else None
-    token = call.principal.token
-    call.platform.stats.pipe_request(
-        workspace_id=call.principal.workspace.id,
-        pipe_id=pipe.id if pipe else name,
-        pipe_name=pipe.name if pipe else name,
-        duration=time.perf_counter() - started,
-        read_bytes=stats.bytes_read if stats else 0,
-        read_rows=stats.rows_read if stats else 0,
-        result_rows=stats.result_rows if stats else 0,
-        url=_path_and_query(call),
-        error=0 if status < 400 else 1,
+    record_request(
+        call,
+        pipe.id if pipe else name,
+        pipe.name if pipe else name,
+        started,
+        result.output.statistics if result else None,
+        status=status,
         request_id=result.request_id if result else "",
-        token=token.id,
-        token_name=token.name,
-        status_code=status,
-        method=call.request.method,
-        parameters={k: v for k, v in call.request.query_params.items() if k != "token"},
-        user_agent=call.request.headers.get("user-agent"),
-        resource_tags=[],
-        cpu_time=0.0,
     )
-
-
-def _path_and_query(call: Call) -> str:
-    """What Tinybird records as `url`: the path and query string, without host or token (the tb
-    CLI's push checker replays these against its own host)."""
-    url = call.request.url.remove_query_params("token")
-    return url.path + (f"?{url.query}" if url.query else "")
 
 
 def _recorded_stream(call: Call, name: str, result, started: float) -> Iterator[bytes]:

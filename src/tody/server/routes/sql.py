@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.responses import Response, StreamingResponse
 
 from tody.server.auth import Call, api, blocking, json_response
 from tody.server.params import is_form
-from tody.services.errors import BadRequest
+from tody.server.stats import record_request
+from tody.services.errors import BadRequest, ServiceError
 
 
 async def _sql_text(call: Call) -> str:
@@ -27,12 +30,16 @@ async def _sql_text(call: Call) -> str:
 async def sql(call: Call):
     q = await _sql_text(call)
     metrics = call.request.app.state.metrics
+    started = time.perf_counter()
     try:
         output = await blocking(call.platform.query.run, call.principal, q, call.params.get("pipeline"))
-    except Exception:
+    except ServiceError as exc:
         metrics.queries.labels("error").inc()
+        record_request(call, "query_api", "query_api", started, None, status=exc.status)
         raise
     metrics.queries.labels("ok").inc()
+    if not output.reads_only_service_sources:
+        record_request(call, "query_api", "query_api", started, output.statistics, status=200)
     if output.body is not None:
         return Response(output.body, media_type=output.format.content_type)
     return StreamingResponse(output.stream, media_type=output.format.content_type)
