@@ -212,3 +212,17 @@ def test_stats_are_per_workspace(client, other_client, endpoint):
     time.sleep(1.2)
     res = other_client.get("/v0/sql", params={"q": "SELECT count() AS n FROM tinybird.pipe_stats_rt"})
     assert res.json()["data"] == [{"n": 0}]
+
+
+def test_query_api_requests_are_logged_as_query_api(client, endpoint):
+    assert client.get("/v0/sql", params={"q": "SELECT count() FROM events"}).status_code == 200
+    assert client.get("/v0/sql", params={"q": "SELECT * FROM nope"}).status_code == 400
+    q = "SELECT pipe_id, status_code FROM tinybird.pipe_stats_rt WHERE pipe_name = 'query_api' ORDER BY status_code"
+    rows: list = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = client.get("/v0/sql", params={"q": q}).json()["data"]
+        if len(rows) >= 2:
+            break
+        time.sleep(0.2)
+    assert rows == [{"pipe_id": "query_api", "status_code": 200}, {"pipe_id": "query_api", "status_code": 400}]
