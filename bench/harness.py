@@ -1,0 +1,165 @@
+"""Shared pieces of the benchmarks: the same deterministic events table built twice (a tody data
+directory served by `tody serve` in a subprocess, and a raw chDB engine in this process — chDB allows
+one data path per process), a keep-alive HTTP client, and timing helpers."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TOKEN = "p.bench-admin-token"
+SCHEMA = (
+    "`timestamp` DateTime, `event` LowCardinality(String), `user_id` UInt64, "
+    "`country` LowCardinality(String), `value` Float64"
+)
+FILL = (
+    "SELECT toDateTime('2026-01-01 00:00:00') + intDiv(number * 7, 3) AS timestamp, "
+    "['click','view','purchase','signup','share'][number % 5 + 1] AS event, "
+    "cityHash64(number) % 100000 AS user_id, "
+    "['ES','US','FR','DE','IT','GB','BR','IN','JP','MX'][cityHash64(number, 1) % 10 + 1] AS country, "
+    "(cityHash64(number, 2) % 10000) / 100 AS value FROM numbers({rows})"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_tody(data_dir: Path, rows: int, pipes: list[dict] | None = None) -> None:
+    """Create and fill the events data source (and pipes) through the service layer, in a child."""
+    code = f"""
+from tody.settings import Config
+from tody.services.platform import Platform
+from tody.datafiles.pipe import pipe_from_api
+p = Platform.open(Config.load(environ={{}}, data_dir={str(data_dir)!r}, admin_token={TOKEN!r}))
+principal = p.tokens.authenticate({TOKEN!r})
+params = dict(schema={SCHEMA!r}, engine="MergeTree", engine_sorting_key="event, timestamp",
+              engine_partition_key="toYYYYMM(timestamp)")
+rec = p.datasources.create(principal, "events", params)
+table = p.datasources.physical(principal.workspace, rec)
+p.engine.execute("INSERT INTO " + table + " " + {FILL.format(rows=rows)!r})
+p.engine.execute("OPTIMIZE TABLE " + table + " FINAL")
+for body in {pipes or []!r}:
+    p.pipes.create(principal, pipe_from_api(body), body["name"])
+p.close()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def raw_engine(path: Path, rows: int):
+    """The same table on a raw engine, with the server's default query limits and pool size."""
+    from tody.engine.chdb import ChdbEngine
+    from tody.settings import Config
+
+    raw = ChdbEngine(path, limits=Config.load(environ={}).query_limits())
+    raw.execute("CREATE DATABASE bench ENGINE = Atomic")
+    raw.execute(
+        f"CREATE TABLE bench.events ({SCHEMA.replace('`', '')}) ENGINE = MergeTree "
+        "PARTITION BY toYYYYMM(timestamp) ORDER BY (event, timestamp)"
+    )
+    raw.execute("INSERT INTO bench.events " + FILL.format(rows=rows))
+    raw.execute("OPTIMIZE TABLE bench.events FINAL")
+    return raw
+
+
+class Server:
+    def __init__(self, data_dir: Path):
+        self.port = free_port()
+        env = {**os.environ, "TODY_DATA_DIR": str(data_dir), "TODY_LOG_LEVEL": "warning"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tody", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def getter(self, path: str) -> Callable[[], None]:
+        """A callable doing one GET on its own keep-alive connection (one per thread)."""
+        local = threading.local()
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        def call() -> None:
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            conn.request("GET", path, headers=headers)
+            res = conn.getresponse()
+            body = res.read()
+            if res.status != 200:
+                raise RuntimeError(f"{res.status}: {body[:300]!r}")
+
+        return call
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def timed(fn: Callable[[], object], iterations: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def concurrent(fn: Callable[[], object], threads: int, per_thread: int) -> tuple[list[float], float, int]:
+    """Latencies (ms), requests per second and errors with `threads` clients calling `fn`."""
+    samples: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal errors
+        mine = []
+        bad = 0
+        for _ in range(per_thread):
+            start = time.perf_counter()
+            try:
+                fn()
+            except Exception:
+                bad += 1
+            mine.append((time.perf_counter() - start) * 1000)
+        with lock:
+            samples.extend(mine)
+            errors += bad
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return samples, len(samples) / (time.perf_counter() - start), errors
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
