@@ -225,4 +225,20 @@ def test_query_api_requests_are_logged_as_query_api(client, endpoint):
         if len(rows) >= 2:
             break
         time.sleep(0.2)
-    assert rows == [{"pipe_id": "query_api", "status_code": 200}, {"pipe_id": "query_api", "status_code": 400}]
+    assert rows == [
+        {"pipe_id": "query_api", "status_code": 200},
+        {"pipe_id": "query_api", "status_code": 400},
+    ]
+
+
+def test_endpoint_timeout_is_408(client):
+    heavy = (
+        "SELECT count() AS n FROM numbers(900000000) "
+        "WHERE sipHash64(number, number) % 7 = 3 AND cityHash64(toString(number)) > 5"
+    )
+    res = client.post(
+        "/v0/pipes", json={"name": "slow", "nodes": [{"name": "n", "type": "endpoint", "sql": heavy}]}
+    )
+    assert res.status_code == 200, res.text
+    res = client.get("/v0/pipes/slow.json")
+    assert res.status_code == 408 and "time limit" in res.json()["error"]
