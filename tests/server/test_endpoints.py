@@ -27,20 +27,8 @@ PIPE = {
 
 
 @pytest.fixture
-def endpoint(client, engine, workspace):
-    res = client.post(
-        "/v0/datasources",
-        data={
-            "name": "events",
-            "schema": "`id` UInt64, `event` String, `value` Float64",
-            "engine_sorting_key": "id",
-        },
-    )
-    table = res.json()["datasource"]["id"]
-    engine.execute(
-        f"INSERT INTO {workspace.database}.{table} "
-        "SELECT number, ['click','view','buy'][number % 3 + 1], number FROM numbers(30)"
-    )
+def endpoint(client, make_events):
+    make_events()
     res = client.post("/v0/pipes", json=PIPE)
     assert res.status_code == 200, res.text
     return res.json()

@@ -23,22 +23,8 @@ TOP_PIPE = {
 
 
 @pytest.fixture
-def events(client, engine, workspace):
-    res = client.post(
-        "/v0/datasources",
-        data={
-            "name": "events",
-            "schema": "`id` UInt64, `event` String, `value` Float64",
-            "engine_sorting_key": "id",
-        },
-    )
-    assert res.status_code == 200, res.text
-    table = res.json()["datasource"]["id"]
-    engine.execute(
-        f"INSERT INTO {workspace.database}.{table} "
-        "SELECT number, ['click','view','buy'][number % 3 + 1], number FROM numbers(30)"
-    )
-    return table
+def events(make_events):
+    return make_events()
 
 
 def test_create_from_json_chain_and_call(client, events):

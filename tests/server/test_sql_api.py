@@ -9,22 +9,8 @@ import pytest
 
 
 @pytest.fixture
-def events(client, engine, workspace):
-    res = client.post(
-        "/v0/datasources",
-        data={
-            "name": "events",
-            "schema": "`id` UInt64, `event` String, `value` Float64",
-            "engine_sorting_key": "id",
-        },
-    )
-    assert res.status_code == 200, res.text
-    table = res.json()["datasource"]["id"]
-    engine.execute(
-        f"INSERT INTO {workspace.database}.{table} "
-        "SELECT number, ['click','view'][number % 2 + 1], number / 2 FROM numbers(100)"
-    )
-    return table
+def events(make_events):
+    return make_events(rows=100, kinds=("click", "view"), scale=0.5)
 
 
 def test_json_by_default_with_meta_and_statistics(client, events):
