@@ -75,3 +75,50 @@ def test_pipe_ls_data_url_rm(live_server, workspace_token, platform):
     assert res.exit_code == 0, res.output
     res = run(live_server, workspace_token, "pipe", "data", "hello")
     assert res.exit_code == 1 and "HTTP 404" in res.output
+
+
+def test_datasource_truncate_delete_and_jobs(
+    live_server, workspace_token, workspace, engine, tmp_path, datafile_text
+):
+    path = tmp_path / "page_views.datasource"
+    path.write_text(datafile_text)
+    assert run(live_server, workspace_token, "datasource", "create", str(path)).exit_code == 0
+    import httpx
+
+    ds = httpx.get(
+        f"{live_server}/v0/datasources/page_views", headers={"Authorization": f"Bearer {workspace_token}"}
+    )
+    engine.execute(
+        f"INSERT INTO {workspace.database}.{ds.json()['id']} (timestamp, pathname, duration_ms) "
+        "SELECT now(), toString(number), number FROM numbers(10)"
+    )
+    res = run(
+        live_server,
+        workspace_token,
+        "datasource",
+        "delete",
+        "page_views",
+        "--sql-condition",
+        "duration_ms < 4",
+        "--dry-run",
+    )
+    assert res.exit_code == 0 and "4 row(s) would be deleted" in res.output
+    res = run(
+        live_server,
+        workspace_token,
+        "datasource",
+        "delete",
+        "page_views",
+        "--sql-condition",
+        "duration_ms < 4",
+        "--wait",
+        "--yes",
+    )
+    assert res.exit_code == 0, res.output
+    assert "4 row(s) deleted" in res.output
+    res = run(live_server, workspace_token, "job", "ls", "--format", "json")
+    assert [j["kind"] for j in orjson.loads(res.output)["jobs"]] == ["delete_data"]
+    res = run(live_server, workspace_token, "datasource", "truncate", "page_views", "--yes")
+    assert res.exit_code == 0, res.output
+    res = run(live_server, workspace_token, "sql", "SELECT count() AS c FROM page_views")
+    assert orjson.loads(res.output)["data"] == [{"c": 0}]

@@ -107,6 +107,23 @@ class PipeRecord:
         return next((n for n in self.nodes if n.id == self.endpoint_node_id), None)
 
 
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    workspace_id: str
+    kind: str
+    status: str
+    datasource_id: str | None
+    pipe_id: str | None
+    progress: float
+    params: dict[str, Any]
+    result: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+
+
 @dataclass
 class _Memory:
     tokens_by_hash: dict[str, TokenRecord] = field(default_factory=dict)
@@ -261,6 +278,51 @@ class Catalog:
         with self.write() as conn:
             conn.execute(sa.delete(t.nodes).where(t.nodes.c.pipe_id == pipe_id))
             conn.execute(sa.delete(t.pipes).where(t.pipes.c.id == pipe_id))
+
+    # -- jobs (not cached: never on a hot path) ---------------------------------------------------
+
+    def add_job(self, rec: JobRecord) -> None:
+        with self._write_lock, self.db.begin() as conn:
+            conn.execute(sa.insert(t.jobs).values(**rec.__dict__))
+
+    def update_job(self, job_id: str, **values: Any) -> JobRecord:
+        values["updated_at"] = utcnow()
+        with self._write_lock, self.db.begin() as conn:
+            conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).one()
+        return JobRecord(**row._mapping)
+
+    def job(self, workspace_id: str, job_id: str) -> JobRecord | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.id == job_id, t.jobs.c.workspace_id == workspace_id)
+            ).first()
+        return JobRecord(**row._mapping) if row else None
+
+    def job_by_id(self, job_id: str) -> JobRecord | None:
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        return JobRecord(**row._mapping) if row else None
+
+    def jobs(self, workspace_id: str, since: datetime, limit: int = 100) -> list[JobRecord]:
+        query = (
+            sa.select(t.jobs)
+            .where(t.jobs.c.workspace_id == workspace_id, t.jobs.c.created_at >= since)
+            .order_by(t.jobs.c.created_at.desc())
+            .limit(limit)
+        )
+        with self.db.connect() as conn:
+            return [JobRecord(**r._mapping) for r in conn.execute(query)]
+
+    def fail_unfinished_jobs(self, message: str) -> int:
+        """After a restart nothing is running: jobs left waiting or working end as errors."""
+        with self._write_lock, self.db.begin() as conn:
+            res = conn.execute(
+                sa.update(t.jobs)
+                .where(t.jobs.c.status.in_(("waiting", "working")))
+                .values(status="error", error=message, updated_at=utcnow())
+            )
+        return res.rowcount or 0
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

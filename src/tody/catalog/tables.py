@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -101,4 +102,22 @@ nodes = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("pipe_id", "name", name="uq_nodes_pipe_name"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),  # import, delete_data, populateview, copy …
+    Column("status", String(16), nullable=False),  # waiting, working, done, error, cancelled
+    Column("datasource_id", String(64), nullable=True),
+    Column("pipe_id", String(64), nullable=True),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("params", JSON, nullable=False),  # what was asked (url, mode, condition …)
+    Column("result", JSON, nullable=False),  # statistics, rows, quarantine, block_log …
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
 )

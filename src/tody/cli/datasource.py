@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 import orjson
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from tody.cli.client import Client, client_options
@@ -54,3 +56,53 @@ def create(file: Path, name: str | None, host: str, token: str | None) -> None:
         headers={"Content-Type": "text/plain"},
     )
     click.echo(f"Data Source '{body['datasource']['name']}' created ({body['datasource']['id']})")
+
+
+@datasource.command("truncate")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+def truncate(name: str, yes: bool, host: str, token: str | None) -> None:
+    """Remove every row of Data Source NAME."""
+    if not yes:
+        click.confirm(f"Remove every row of '{name}'?", abort=True)
+    Client(host, token).request("POST", f"/v0/datasources/{name}/truncate")
+    click.echo(f"Data Source '{name}' truncated")
+
+
+@datasource.command("delete")
+@click.argument("name")
+@click.option("--sql-condition", required=True, help="Rows matching this SQL condition are deleted.")
+@click.option("--dry-run", is_flag=True, help="Only count the rows that would be deleted.")
+@click.option("--wait", is_flag=True, help="Wait for the delete job to finish.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+def delete(name: str, sql_condition: str, dry_run: bool, wait: bool, yes: bool, host: str, token: str | None):
+    """Delete the rows of Data Source NAME that match --sql-condition (runs as a job)."""
+    client = Client(host, token)
+    form = {"delete_condition": sql_condition}
+    if dry_run:
+        body = client.json("POST", f"/v0/datasources/{name}/delete", data={**form, "dry_run": "true"})
+        click.echo(f"{body['rows_to_be_deleted']} row(s) would be deleted")
+        return
+    if not yes:
+        click.confirm(f"Delete the rows of '{name}' where {sql_condition}?", abort=True)
+    body = client.json("POST", f"/v0/datasources/{name}/delete", data=form)
+    click.echo(f"Delete job {body['job_id']} started")
+    if wait:
+        job = _wait(client, body["job_id"])
+        if job["status"] != "done":
+            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
+        click.echo(f"{job.get('rows_affected', 0)} row(s) deleted")
+
+
+def _wait(client: Client, job_id: str, timeout: float = 3600.0) -> dict:
+    deadline = time.monotonic() + timeout
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+        task = progress.add_task(f"job {job_id}")
+        while True:
+            job = client.json("GET", f"/v0/jobs/{job_id}")
+            progress.update(task, description=f"job {job_id}: {job['status']} {job['progress_percentage']}%")
+            if job["status"] in ("done", "error", "cancelled") or time.monotonic() > deadline:
+                return job
+            time.sleep(0.5)

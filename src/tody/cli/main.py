@@ -6,6 +6,7 @@ import click
 
 from tody import __version__
 from tody.cli.datasource import datasource
+from tody.cli.job import job
 from tody.cli.pipe import pipe
 from tody.cli.serve import serve
 from tody.cli.sql import sql
@@ -21,6 +22,7 @@ cli.add_command(serve)
 cli.add_command(sql)
 cli.add_command(datasource)
 cli.add_command(pipe)
+cli.add_command(job)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ keys, TTL, indexes) passes the SQL gate's expression check before it reaches DDL
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -33,6 +34,7 @@ from tody.engine.ddl import (
 )
 from tody.services.errors import BadRequest, Conflict, NotFound
 from tody.services.names import validate_name
+from tody.services.stats import StatsWriter
 from tody.services.tokens import DATASOURCES_CREATE, DATASOURCES_DROP, Principal
 from tody.sql.gate import SQLGateError, validate_expression
 
@@ -48,10 +50,29 @@ def table_name(rec: DatasourceRecord) -> str:
 
 
 class DatasourceService:
-    def __init__(self, catalog: Catalog, engine: Engine):
+    def __init__(self, catalog: Catalog, engine: Engine, ops: StatsWriter | None = None):
         self.catalog = catalog
         self.engine = engine
+        self.ops = ops  # where operations are recorded (tinybird.datasources_ops_log)
         self.dependency_checks: list[DependencyCheck] = []
+
+    def log_operation(
+        self,
+        workspace: WorkspaceRecord,
+        rec: DatasourceRecord,
+        event_type: str,
+        started: float,
+        **row: object,
+    ) -> None:
+        if self.ops is not None:
+            self.ops.datasource_operation(
+                workspace_id=workspace.id,
+                event_type=event_type,
+                datasource_id=rec.id,
+                datasource_name=rec.name,
+                elapsed_time=time.perf_counter() - started,
+                **row,
+            )
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -126,6 +147,7 @@ class DatasourceService:
         datafile_text: str | None = None,
     ) -> DatasourceRecord:
         principal.require(DATASOURCES_CREATE)
+        started = time.perf_counter()
         workspace = principal.workspace
         validate_name(name, "Data Source")
         if self.catalog.datasource(workspace.id, name):
@@ -159,6 +181,7 @@ class DatasourceService:
         except Exception:
             self._drop_table(workspace, rec)
             raise
+        self.log_operation(workspace, rec, "create", started)
         return rec
 
     def rename(
@@ -174,7 +197,12 @@ class DatasourceService:
         if description is not None:
             values["description"] = description
         if values:
+            started = time.perf_counter()
             self.catalog.update_datasource(rec.id, **values)
+            if "name" in values:
+                self.log_operation(
+                    principal.workspace, rec, "rename", started, options={"new_name": new_name}
+                )
         return self.get(principal.workspace, rec.id)
 
     def dependents(self, workspace: WorkspaceRecord, rec: DatasourceRecord) -> list[str]:
@@ -192,13 +220,71 @@ class DatasourceService:
                 "remove those first or pass force=true",
                 dependent_pipes=dependent,
             )
+        started = time.perf_counter()
         self._drop_table(principal.workspace, rec)
         self.catalog.delete_datasource(rec.id)
+        self.log_operation(principal.workspace, rec, "delete", started)
 
     def truncate(self, principal: Principal, rec: DatasourceRecord) -> None:
         principal.require(DATASOURCES_DROP, rec.name)
+        started = time.perf_counter()
         self._run_ddl(f"TRUNCATE TABLE {self.physical(principal.workspace, rec)}")
         self.catalog.update_datasource(rec.id)
+        self.log_operation(principal.workspace, rec, "truncate", started)
+
+    def delete_rows(
+        self, principal: Principal, rec: DatasourceRecord, condition: str, jobs, *, dry_run: bool
+    ):
+        """`POST /v0/datasources/{name}/delete`: rows matching `condition` go, as a job (kind delete_data);
+        `dry_run` counts them instead."""
+        principal.require(DATASOURCES_DROP, rec.name)
+        if not condition or not condition.strip():
+            raise BadRequest(
+                "Missing 'delete_condition': a SQL condition on the columns, e.g. toDate(ts) < '2024-01-01'"
+            )
+        try:
+            checked = validate_expression(condition, [c["name"] for c in rec.columns])
+        except SQLGateError as exc:
+            raise BadRequest(f"Invalid delete_condition: {exc}") from None
+        table = self.physical(principal.workspace, rec)
+        if dry_run:
+            count = self.engine.execute(f"SELECT count() FROM {table} WHERE {checked}", "TabSeparated").data
+            return {"rows_to_be_deleted": int(count.strip() or 0)}
+        workspace = principal.workspace
+
+        def run(ctx) -> dict:
+            started = time.perf_counter()
+            before = self._count(table)
+            ctx.checkpoint(0.1, rows_before=before)
+            try:
+                self._run_ddl(f"DELETE FROM {table} WHERE {checked}")
+            except Exception as exc:
+                self.log_operation(
+                    workspace,
+                    rec,
+                    "delete_data",
+                    started,
+                    job_id=ctx.job_id,
+                    error=getattr(exc, "message", str(exc)),
+                )
+                raise
+            deleted = before - self._count(table)
+            self.log_operation(
+                workspace,
+                rec,
+                "delete_data",
+                started,
+                job_id=ctx.job_id,
+                rows=deleted,
+                options={"delete_condition": condition},
+            )
+            return {"rows_affected": deleted}
+
+        params = {"delete_condition": condition, "datasource": {"id": rec.id, "name": rec.name}}
+        return jobs.submit(principal, "delete_data", run, params=params, datasource_id=rec.id)
+
+    def _count(self, table: str) -> int:
+        return int(self.engine.execute(f"SELECT count() FROM {table}", "TabSeparated").data.strip() or 0)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
 from tody.services.endpoints import EndpointService
 from tody.services.errors import ServiceError
+from tody.services.jobs import JobService
 from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
@@ -79,6 +80,7 @@ class Platform:
     endpoints: EndpointService
     openapi: OpenAPIService
     stats: stats.StatsWriter
+    jobs: JobService
     lock: DataDirLock
 
     @classmethod
@@ -107,7 +109,8 @@ class Platform:
         tokens = TokenService(catalog, key)
         compiler = Compiler(catalog, engine, max_sql_bytes=config.max_sql_bytes)
         stats.install(engine, compiler)
-        datasources = DatasourceService(catalog, engine)
+        writer = stats.StatsWriter(engine)
+        datasources = DatasourceService(catalog, engine, writer)
         query = QueryService(catalog, engine, compiler)
         pipes = PipeService(catalog, compiler, datasources)
         platform = cls(
@@ -123,7 +126,8 @@ class Platform:
             pipes=pipes,
             endpoints=EndpointService(pipes, compiler, query),
             openapi=OpenAPIService(pipes, compiler, engine),
-            stats=stats.StatsWriter(engine),
+            stats=writer,
+            jobs=JobService(catalog),
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)
@@ -131,6 +135,7 @@ class Platform:
 
     def close(self) -> None:
         try:
+            self.jobs.close()
             self.stats.close()
             self.engine.close()
             self.catalog.close()

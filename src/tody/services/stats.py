@@ -53,6 +53,37 @@ PIPE_STATS_COLUMNS = (
     ("read_rows_sum", "SimpleAggregateFunction(sum, UInt64)"),
     ("resource_tags", "SimpleAggregateFunction(groupUniqArrayArray, Array(String))"),
 )
+OPS_LOG_COLUMNS = (
+    ("timestamp", "DateTime64(3)"),
+    ("event_type", "LowCardinality(String)"),
+    ("datasource_id", "String"),
+    ("datasource_name", "String"),
+    ("result", "LowCardinality(String)"),
+    ("elapsed_time", "Float32"),
+    ("error", "Nullable(String)"),
+    ("import_id", "Nullable(String)"),
+    ("job_id", "Nullable(String)"),
+    ("request_id", "String"),
+    ("rows", "Nullable(UInt64)"),
+    ("rows_quarantine", "Nullable(UInt64)"),
+    ("blocks_ids", "Array(String)"),
+    ("options", "Map(String, String)"),
+    ("read_rows", "UInt64"),
+    ("read_bytes", "UInt64"),
+    ("written_rows", "UInt64"),
+    ("written_bytes", "UInt64"),
+    ("written_rows_quarantine", "UInt64"),
+    ("written_bytes_quarantine", "UInt64"),
+    ("pipe_id", "String"),
+    ("pipe_name", "String"),
+    ("operation_id", "String"),
+    ("cpu_time", "Float32"),
+)
+SERVICE_SOURCES = {
+    "pipe_stats_rt": PIPE_STATS_RT_COLUMNS,
+    "pipe_stats": PIPE_STATS_COLUMNS,
+    "datasources_ops_log": OPS_LOG_COLUMNS,
+}
 
 
 def _columns(cols) -> str:
@@ -67,6 +98,9 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats (`workspace_id` String, "
     f"{_columns(PIPE_STATS_COLUMNS)}) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(date) "
     "ORDER BY (workspace_id, date, pipe_id, pipe_name)",
+    f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.datasources_ops_log (`workspace_id` String, "
+    f"{_columns(OPS_LOG_COLUMNS)}) ENGINE = MergeTree PARTITION BY toYYYYMM(timestamp) "
+    "ORDER BY (workspace_id, timestamp) TTL toDateTime(timestamp) + toIntervalDay(180)",
     f"CREATE MATERIALIZED VIEW IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats_mv TO {SERVICE_DATABASE}.pipe_stats AS "
     "SELECT workspace_id, toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, "
     "countIf(error != 0) AS error_count, avgState(duration) AS avg_duration_state, "
@@ -81,7 +115,7 @@ def install(engine: Engine, compiler: Compiler) -> None:
     """Create the service tables (idempotent) and make them readable as tinybird.<name>."""
     for statement in DDL:
         engine.execute(statement)
-    for name, cols in (("pipe_stats_rt", PIPE_STATS_RT_COLUMNS), ("pipe_stats", PIPE_STATS_COLUMNS)):
+    for name, cols in SERVICE_SOURCES.items():
         compiler.service_sources[name] = ServiceSource(name, tuple(c for c, _ in cols))
 
 
@@ -99,6 +133,23 @@ class StatsWriter:
     def pipe_request(self, **row: Any) -> None:
         row.setdefault("start_datetime", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"))
         self._queue.put(("pipe_stats_rt", row))
+
+    def datasource_operation(self, **row: Any) -> None:
+        """One row of tinybird.datasources_ops_log (create, append, replace, truncate, delete …)."""
+        row.setdefault("timestamp", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+        row.setdefault("result", "error" if row.get("error") else "ok")
+        for key in (
+            "read_rows",
+            "read_bytes",
+            "written_rows",
+            "written_bytes",
+            "written_rows_quarantine",
+            "written_bytes_quarantine",
+        ):
+            row.setdefault(key, 0)
+        row.setdefault("request_id", "")
+        row.setdefault("options", {})
+        self._queue.put(("datasources_ops_log", row))
 
     def _run(self) -> None:
         stop = False

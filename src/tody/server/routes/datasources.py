@@ -114,6 +114,26 @@ def _readable(call: Call):
     return rec
 
 
+@api("/v0/datasources/{name}/delete", ["POST"])
+async def delete_rows(call: Call):
+    svc = call.platform.datasources
+    rec = svc.get(call.principal.workspace, call.path("name"))
+    out = await blocking(
+        svc.delete_rows,
+        call.principal,
+        rec,
+        call.params.get("delete_condition", ""),
+        call.platform.jobs,
+        dry_run=call.params.flag("dry_run"),
+    )
+    if isinstance(out, dict):
+        return json_response(out)
+    job = call.platform.jobs.describe(out, str(call.request.base_url))
+    return json_response(
+        {"id": out.id, "job_id": out.id, "job_url": job["job_url"], "status": out.status, "job": job}
+    )
+
+
 routes = [
     list_datasources,
     create_datasource,
@@ -122,4 +142,5 @@ routes = [
     update_datasource,
     delete_datasource,
     truncate_datasource,
+    delete_rows,
 ]
