@@ -51,10 +51,14 @@ def api(path: str, methods: list[str], *, scope: str | None = None, name: str | 
     def wrap(handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
             params = await read_params(request)
-            principal = await authenticate(request, params)
-            if scope is not None:
-                principal.require(scope)
-            return await handler(Call(request, params, principal, platform_of(request)))
+            try:
+                principal = await authenticate(request, params)
+                if scope is not None:
+                    principal.require(scope)
+                return await handler(Call(request, params, principal, platform_of(request)))
+            finally:
+                for upload in params.files.values():  # spooled uploads: free their temp files now
+                    await upload.close()
 
         endpoint.__name__ = handler.__name__
         return Route(path, endpoint, methods=methods, name=name or handler.__name__)

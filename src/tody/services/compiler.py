@@ -207,6 +207,10 @@ class _Scope:
         rec = self.c.catalog.datasource(ws.id, name)
         if rec is not None and rec.name == name:
             return self._datasource(rec)
+        if name.endswith("_quarantine"):
+            base = self.c.catalog.datasource(ws.id, name.removesuffix("_quarantine"))
+            if base is not None and base.name == name.removesuffix("_quarantine"):
+                return self._quarantine(base)
         other = self.c.catalog.pipe(ws.id, name)
         if other is not None and other.name == name:
             return self._pipe(other)
@@ -225,6 +229,18 @@ class _Scope:
             except SQLGateError as exc:
                 raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
         return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
+
+    def _quarantine(self, rec) -> TableBinding:
+        # A token that reads a data source through a row filter does not see its quarantine
+        # (whose raw rows the filter cannot be applied to) unless granted the quarantine itself.
+        name = rec.name + "_quarantine"
+        filtered = self.principal.datasource_filter(rec.name) is not None
+        denied = filtered or not self.principal.can_read_datasource(rec.name)
+        if self.check_read and denied and not self.principal.can_read_datasource(name):
+            raise Forbidden(
+                f"Not enough permissions to read '{name}': the token needs DATASOURCES:READ:{name}"
+            )
+        return TableBinding(database=self.principal.workspace.database, table=rec.id + "_quarantine")
 
     def _pipe(self, other: PipeRecord) -> TableBinding:
         if other.id in self.stack:

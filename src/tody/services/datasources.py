@@ -33,6 +33,7 @@ from tody.engine.ddl import (
     validate_engine,
 )
 from tody.services.errors import BadRequest, Conflict, NotFound
+from tody.services.ingest.quarantine import quarantine_table_sql
 from tody.services.names import validate_name
 from tody.services.stats import StatsWriter
 from tody.services.tokens import DATASOURCES_CREATE, DATASOURCES_DROP, Principal
@@ -176,6 +177,8 @@ class DatasourceService:
         except DDLError as exc:
             raise BadRequest(str(exc)) from None
         self._run_ddl(ddl)
+        # the quarantine exists from the start, so `<name>_quarantine` can always be queried
+        self._run_ddl(quarantine_table_sql(workspace.database, table_name(rec), spec.columns))
         try:
             self.catalog.add_datasource(rec)
         except Exception:
@@ -294,6 +297,10 @@ class DatasourceService:
 
     def _drop_table(self, workspace: WorkspaceRecord, rec: DatasourceRecord) -> None:
         self._run_ddl(f"DROP TABLE IF EXISTS {self.physical(workspace, rec)} SYNC")
+        quarantine = (
+            f"{quote_identifier(workspace.database)}.{quote_identifier(table_name(rec) + '_quarantine')}"
+        )
+        self._run_ddl(f"DROP TABLE IF EXISTS {quarantine} SYNC")
 
     def _run_ddl(self, sql: str) -> None:
         try:

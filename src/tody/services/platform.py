@@ -19,6 +19,7 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
 from tody.services.endpoints import EndpointService
 from tody.services.errors import ServiceError
+from tody.services.ingest.imports import ImportService
 from tody.services.jobs import JobService
 from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
@@ -81,6 +82,7 @@ class Platform:
     openapi: OpenAPIService
     stats: stats.StatsWriter
     jobs: JobService
+    imports: ImportService
     lock: DataDirLock
 
     @classmethod
@@ -128,6 +130,7 @@ class Platform:
             openapi=OpenAPIService(pipes, compiler, engine),
             stats=writer,
             jobs=JobService(catalog),
+            imports=ImportService(engine, datasources, data_dir / "jobs" / "spool"),
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)

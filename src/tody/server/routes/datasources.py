@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from starlette.responses import Response
 
 from tody.server.auth import Call, api, blocking, json_response
 from tody.server.params import is_form
 from tody.services.errors import BadRequest, Forbidden
+from tody.services.ingest.imports import response
 from tody.services.tokens import DATASOURCES_CREATE
 
 DATAFILE_INSTRUCTIONS = (
@@ -45,19 +49,67 @@ async def list_datasources(call: Call):
     return json_response({"datasources": [svc.describe(r, stats) for r in records]})
 
 
-@api("/v0/datasources", ["POST"], scope=DATASOURCES_CREATE)
+@api("/v0/datasources", ["POST"])
 async def create_datasource(call: Call):
     mode = call.params.get("mode", "create")
-    if mode != "create":
-        raise BadRequest(f"mode={mode} is not available on this server yet; only mode=create is")
+    if mode not in ("create", "append", "replace"):
+        raise BadRequest(f"Unknown mode '{mode}': use create, append or replace")
     svc = call.platform.datasources
     name = call.params.get("name")
     if not name:
-        raise BadRequest("Missing 'name': the name of the Data Source to create")
+        raise BadRequest("Missing 'name': the name of the Data Source")
+    if call.params.get("url"):
+        raise BadRequest("Imports from a URL are not available on this server yet; upload the file instead")
+    spooled = await _spool_upload(call)
+    if spooled is not None:
+        return await _import(call, name, mode, *spooled)
+    if mode != "create":
+        raise BadRequest(f"mode={mode} needs data: a file part (csv, ndjson or parquet), a body, or url")
+    call.principal.require(DATASOURCES_CREATE)
     datafile = await _datafile_body(call)
     rec = await blocking(svc.create, call.principal, name, call.params, datafile)
     stats = await blocking(svc.statistics, call.principal.workspace)
     return json_response({"datasource": svc.describe(rec, stats)})
+
+
+async def _spool_upload(call: Call) -> tuple[Path, str | None, str] | None:
+    """Write the uploaded data (any single file part, or a raw body that is not a datafile) to the
+    spool directory without holding it in memory. Returns (path, filename, import_id)."""
+    imports = call.platform.imports
+    import_id = uuid.uuid4().hex
+    path = imports.spool_path(import_id)
+    if call.params.files:
+        upload = next(iter(call.params.files.values()))
+        with path.open("wb") as out:
+            while chunk := await upload.read(1 << 20):
+                out.write(chunk)
+        return path, upload.filename, import_id
+    if is_form(call.request) or call.params.get("format") == "datasource":
+        return None
+    if await _datafile_body(call) is not None:
+        return None
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in call.request.stream():
+            out.write(chunk)
+            size += len(chunk)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        return None
+    return path, None, import_id
+
+
+async def _import(call: Call, name: str, mode: str, path: Path, filename: str | None, import_id: str):
+    try:
+        out = await blocking(
+            call.platform.imports.run, call.principal, name, mode, path, call.params, filename, import_id
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    svc = call.platform.datasources
+    stats = await blocking(svc.statistics, call.principal.workspace)
+    call.request.app.state.metrics.rows_ingested.inc(out["result"].rows_stored)
+    return json_response(response(svc.describe(out["datasource"], stats), out["result"], import_id))
 
 
 @api("/v0/datasources/{name}.datasource", ["GET"])

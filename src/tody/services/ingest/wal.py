@@ -18,8 +18,10 @@ LSNs start at 1 and are consecutive across segments. The lsn is a trailer so tha
 CRC of key and payload in their own thread; the writer only extends it with the 8 lsn bytes.
 
 A single writer thread does group commit: it takes every record queued within `group_commit_window`,
-writes them with one write(), calls fdatasync() once and then wakes every appender. The window is only
-waited for when the previous group held more than one record, so a lone appender never pays it.
+writes them with one write(), calls fdatasync() once and then wakes every appender. Records that arrive
+while a group is being synced form the next group. The window is waited for only until the group is as
+large as the previous one: a lone appender never pays it, and N appenders in a loop go as soon as all N
+are back.
 On open, the active segment is scanned and cut at the first incomplete or invalid record (a torn tail:
 nothing after the last fsync was ever acknowledged). An invalid record in a sealed segment, or a gap in
 the lsns, is real corruption and raises `WalCorruptError`.
@@ -115,8 +117,12 @@ class _Reader:
 
     def records(self) -> Iterator[WalRecord]:
         with open(self.path, "rb", buffering=1 << 20) as f:
+            size = os.fstat(f.fileno()).st_size
             header = f.read(_SEG_HEADER.size)
-            if len(header) < _SEG_HEADER.size or _SEG_HEADER.unpack(header) != (SEGMENT_MAGIC, self.first_lsn):
+            if len(header) < _SEG_HEADER.size or _SEG_HEADER.unpack(header) != (
+                SEGMENT_MAGIC,
+                self.first_lsn,
+            ):
                 self.end = 0
                 self.problem = "bad segment header"
                 return
@@ -130,6 +136,9 @@ class _Reader:
                 length, crc = _REC_HEADER.unpack(head)
                 if length < _MIN_BODY or length > _MAX_BODY:
                     self.problem = f"impossible record length {length}"
+                    return
+                if self.end + _REC_HEADER.size + length > size:  # never read (and allocate) past the end
+                    self.problem = "truncated record"
                     return
                 body = f.read(length)
                 if len(body) < length:
@@ -241,6 +250,7 @@ class WriteAheadLog:
                     raise WalCorruptError(f"{path}: not a write-ahead log segment ({reader.problem})")
                 path.unlink()
                 segments.pop()
+                next_lsn = max(next_lsn, first)
             else:
                 if size > reader.end:
                     log.warning(
@@ -340,7 +350,7 @@ class WriteAheadLog:
             if index == 0:
                 group.opened = time.monotonic()
                 self._cond.notify()
-            elif group.nbytes >= _GROUP_BYTES:
+            elif index + 1 == self._last_group_size or group.nbytes >= _GROUP_BYTES:
                 self._cond.notify()
         return group, index
 
@@ -392,21 +402,33 @@ class WriteAheadLog:
                 group = self._group
                 if not group.entries:
                     return
-                if self.group_commit_window > 0 and self._last_group_size > 1:
+                if self.group_commit_window > 0:
+                    # Wait for late-comers, but not for appenders that do not exist: stop once the group is
+                    # as large as the previous one (with N threads appending, every one of them is back).
                     deadline = group.opened + self.group_commit_window
-                    while group.nbytes < _GROUP_BYTES and not self._closing:
+                    while (
+                        len(group.entries) < self._last_group_size
+                        and group.nbytes < _GROUP_BYTES
+                        and not self._closing
+                    ):
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
                         self._cond.wait(remaining)
                 self._group = _Group()
+                self._last_group_size = len(group.entries)
                 first = self._next_lsn
                 self._next_lsn += len(group.entries)
                 listener = self._listener
                 failed = self._failed
-            self._last_group_size = len(group.entries)
             if failed is None:
-                failed = self._commit(group, first, listener)
+                try:
+                    failed = self._commit(group, first, listener)
+                except Exception as exc:  # never leave appenders waiting on a dead writer
+                    log.exception("write-ahead log writer failed")
+                    failed = WalError(f"write-ahead log writer failed: {exc}")
+                    with self._cond:
+                        self._failed = failed
             self._settle(group, first, failed)
 
     def _commit(self, group: _Group, first: int, listener: Listener | None) -> WalError | None:

@@ -1,0 +1,192 @@
+"""Bulk imports through the Data Sources API: append, replace and create-from-file.
+
+The request body is spooled to `<data dir>/jobs/spool/` and handed to `bulk.import_file`, where the
+engine parses it and bad rows go to `<name>_quarantine`. A replace imports into a staging table and
+swaps it in with `EXCHANGE TABLES`, so readers see the old rows or the new ones, never neither.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tody.catalog.store import DatasourceRecord
+from tody.engine.base import Engine, quote_identifier
+from tody.engine.ddl import Column
+from tody.services.datasources import DatasourceService
+from tody.services.errors import BadRequest
+from tody.services.ingest.bulk import ImportResult, import_file
+from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
+from tody.services.ingest.quarantine import ensure_quarantine_table
+from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "ndjson",
+    ".parquet": "parquet",
+}
+
+
+def format_of(params: Mapping[str, str], filename: str | None) -> str:
+    fmt = (params.get("format") or "").lower()
+    if not fmt and filename:
+        name = filename.lower().removesuffix(".gz")
+        fmt = next((f for ext, f in EXTENSIONS.items() if name.endswith(ext)), "")
+    fmt = fmt or "csv"
+    if fmt not in FORMATS:
+        raise BadRequest(f"Unsupported format '{fmt}': use csv, ndjson or parquet")
+    return fmt
+
+
+def dialect_of(params: Mapping[str, str]) -> CsvDialect | None:
+    values = {
+        k: params[f"dialect_{k}"]
+        for k in ("delimiter", "new_line", "escapechar")
+        if params.get(f"dialect_{k}")
+    }
+    if not values:
+        return None
+    try:
+        return CsvDialect(**values)
+    except (ImportFormatError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+
+
+class ImportService:
+    def __init__(self, engine: Engine, datasources: DatasourceService, spool_dir: Path):
+        self.engine = engine
+        self.datasources = datasources
+        self.spool_dir = spool_dir
+        spool_dir.mkdir(parents=True, exist_ok=True)
+
+    def spool_path(self, import_id: str) -> Path:
+        return self.spool_dir / f"{import_id}.data"
+
+    def run(
+        self,
+        principal: Principal,
+        name: str,
+        mode: str,
+        path: Path,
+        params: Mapping[str, str],
+        filename: str | None,
+        import_id: str,
+    ) -> dict[str, Any]:
+        fmt = format_of(params, filename)
+        dialect = dialect_of(params)
+        workspace = principal.workspace
+        rec = self.datasources.catalog.datasource(workspace.id, name)
+        if mode == "create" or rec is None:
+            if rec is not None:
+                raise BadRequest(f"Data Source '{name}' already exists; use mode=append or mode=replace")
+            principal.require(DATASOURCES_CREATE)
+            rec = self._create_from_file(principal, name, path, fmt, dialect)
+        else:
+            if not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
+                principal.require(DATASOURCES_APPEND, rec.name)
+        started = time.perf_counter()
+        try:
+            result = (
+                self._replace(principal, rec, path, fmt, dialect, import_id)
+                if mode == "replace"
+                else self._import(rec, rec.id, path, fmt, dialect, import_id)
+            )
+        except ImportFormatError as exc:
+            self.datasources.log_operation(workspace, rec, mode, started, import_id=import_id, error=str(exc))
+            raise BadRequest(str(exc)) from None
+        self.datasources.log_operation(
+            workspace,
+            rec,
+            mode if mode != "create" else "append",
+            started,
+            import_id=import_id,
+            rows=result.rows_stored,
+            rows_quarantine=result.rows_quarantined,
+            error=result.error if result.rows_stored == 0 and result.rows_received else None,
+            written_rows=result.rows_stored,
+            written_rows_quarantine=result.rows_quarantined,
+            read_bytes=result.bytes_received,
+        )
+        return {"datasource": rec, "result": result}
+
+    def _import(
+        self, rec: DatasourceRecord, table: str, path: Path, fmt: str, dialect, import_id: str
+    ) -> ImportResult:
+        columns = [Column(**c) for c in rec.columns]
+        database = self.datasources.catalog.workspace(rec.workspace_id).database
+        ensure_quarantine_table(self.engine, database, rec.id, columns)
+        return import_file(
+            self.engine, database, table, columns, path, fmt, import_id=import_id, csv_dialect=dialect
+        )
+
+    def _replace(self, principal, rec, path, fmt, dialect, import_id) -> ImportResult:
+        """Import into a staging copy, then swap it in atomically."""
+        database = principal.workspace.database
+        db = quote_identifier(database)
+        staging = f"{rec.id}_staging_{uuid.uuid4().hex[:8]}"
+        self.engine.execute(
+            f"CREATE TABLE {db}.{quote_identifier(staging)} AS {db}.{quote_identifier(rec.id)}"
+        )
+        try:
+            columns = [Column(**c) for c in rec.columns]
+            ensure_quarantine_table(self.engine, database, rec.id, columns)
+            ensure_quarantine_table(self.engine, database, staging, columns)
+            result = import_file(
+                self.engine, database, staging, columns, path, fmt, import_id=import_id, csv_dialect=dialect
+            )
+            if result.rows_received and not result.rows_stored and result.error:
+                return result  # nothing usable arrived: keep the current rows
+            self.engine.execute(
+                f"EXCHANGE TABLES {db}.{quote_identifier(rec.id)} AND {db}.{quote_identifier(staging)}"
+            )
+            quarantine = quote_identifier(rec.id + "_quarantine")
+            staged_quarantine = quote_identifier(staging + "_quarantine")
+            self.engine.execute(f"INSERT INTO {db}.{quarantine} SELECT * FROM {db}.{staged_quarantine}")
+            return result
+        finally:
+            self.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_identifier(staging)} SYNC")
+            self.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_identifier(staging + '_quarantine')} SYNC")
+
+    def _create_from_file(self, principal, name, path, fmt, dialect) -> DatasourceRecord:
+        try:
+            columns = infer_schema(self.engine, path, fmt, dialect)
+        except ImportFormatError as exc:
+            raise BadRequest(f"Could not infer a schema from the file: {exc}") from None
+        schema = ", ".join(_column_text(c) for c in columns)
+        return self.datasources.create(principal, name, {"schema": schema, "format": fmt})
+
+
+def _column_text(c: Column) -> str:
+    text = f"{quote_identifier(c.name)} {c.type}"
+    if c.jsonpath:
+        text += f" `json:{c.jsonpath}`"
+    return text
+
+
+def response(datasource: dict, result: ImportResult, import_id: str) -> dict[str, Any]:
+    """The body Tinybird answers to a file import."""
+    body: dict[str, Any] = {
+        "import_id": import_id,
+        "datasource": datasource,
+        "quarantine_rows": result.rows_quarantined,
+        "invalid_lines": result.rows_quarantined,
+        "empty_lines": result.empty_lines,
+        "rows": result.rows_stored,
+        "statistics": {"row_count": result.rows_stored, "bytes": result.bytes_received},
+        "error": False,
+        "errors": [],
+        "blocks": [],
+    }
+    if result.rows_quarantined:
+        body["warnings"] = [
+            result.error or f"{result.rows_quarantined} row(s) went to {datasource['name']}_quarantine"
+        ]
+    if result.rows_received and not result.rows_stored and result.error:
+        body["error"] = result.error
+        body["errors"] = [result.error]
+    return body
