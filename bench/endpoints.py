@@ -140,6 +140,11 @@ def main() -> None:
                 }
             )
         print("\n" + json.dumps(summary))
+    except Exception:
+        log = work / "server.log"
+        if log.exists():
+            print("server log:\n" + log.read_text()[-3000:])
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -80,7 +80,7 @@ class Server:
             [sys.executable, "-m", "tody", "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(data_dir.parent / "server.log").open("wb"),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -99,12 +99,21 @@ class Server:
         headers = {"Authorization": f"Bearer {TOKEN}"}
 
         def call() -> None:
-            conn = getattr(local, "conn", None)
-            if conn is None:
-                conn = local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            conn.request("GET", path, headers=headers)
-            res = conn.getresponse()
-            body = res.read()
+            for attempt in (1, 2):
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                try:
+                    conn.request("GET", path, headers=headers)
+                    res = conn.getresponse()
+                    body = res.read()
+                    break
+                except (http.client.RemoteDisconnected, ConnectionError):
+                    # the server closes keep-alive connections idle for 5 s: reconnect once
+                    conn.close()
+                    local.conn = None
+                    if attempt == 2:
+                        raise
             if res.status != 200:
                 raise RuntimeError(f"{res.status}: {body[:300]!r}")
 
