@@ -78,3 +78,31 @@ def client_options(fn):
         help="Server URL (env TODY_HOST).",
     )(fn)
     return fn
+
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json prints the API's own JSON shape.",
+)
+
+
+def show_listing(body: dict, fmt: str, headers: tuple[str, ...], rows) -> None:
+    """Print a listing as the API's JSON (`--format json`) or as a table of `rows(body)`."""
+    if fmt == "json":
+        echo_json(body)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers)
+    for row in rows(body):
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+def echo_json(body: object) -> None:
+    click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())

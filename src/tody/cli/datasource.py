@@ -6,12 +6,9 @@ import time
 from pathlib import Path
 
 import click
-import orjson
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
-from tody.cli.client import Client, client_options
+from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing
 
 
 @click.group()
@@ -20,25 +17,25 @@ def datasource() -> None:
 
 
 @datasource.command("ls")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@FORMAT_OPTION
 @client_options
 def ls(fmt: str, host: str, token: str | None) -> None:
     """List the Data Sources of the workspace."""
-    body = Client(host, token).json("GET", "/v0/datasources")
-    if fmt == "json":
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table("name", "rows", "bytes", "engine", "created_at")
-    for ds in body["datasources"]:
-        stats = ds.get("statistics", {})
-        table.add_row(
-            ds["name"],
-            str(stats.get("row_count", 0)),
-            str(stats.get("bytes", 0)),
-            ds["engine"]["engine"],
-            ds["created_at"][:19],
-        )
-    Console().print(table)
+    show_listing(
+        Client(host, token).json("GET", "/v0/datasources"),
+        fmt,
+        ("name", "rows", "bytes", "engine", "created_at"),
+        lambda body: (
+            (
+                d["name"],
+                d["statistics"]["row_count"],
+                d["statistics"]["bytes"],
+                d["engine"]["engine"],
+                d["created_at"][:19],
+            )
+            for d in body["datasources"]
+        ),
+    )
 
 
 @datasource.command("create")

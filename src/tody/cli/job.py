@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import click
-import orjson
-from rich.console import Console
-from rich.table import Table
 
-from tody.cli.client import Client, client_options
+from tody.cli.client import FORMAT_OPTION, Client, client_options, echo_json, show_listing
 
 
 @click.group()
@@ -18,26 +15,27 @@ def job() -> None:
 @job.command("ls")
 @click.option("--status", help="Only jobs in this status (waiting, working, done, error, cancelled).")
 @click.option("--kind", help="Only jobs of this kind (import, delete_data, …).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@FORMAT_OPTION
 @client_options
 def ls(status: str | None, kind: str | None, fmt: str, host: str, token: str | None) -> None:
     """List the jobs of the last 48 hours."""
     params = {k: v for k, v in (("status", status), ("kind", kind)) if v}
-    body = Client(host, token).json("GET", "/v0/jobs", params=params)
-    if fmt == "json":
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table("id", "kind", "status", "progress", "created_at", "error")
-    for j in body["jobs"]:
-        table.add_row(
-            j["id"],
-            j["kind"],
-            j["status"],
-            f"{j['progress_percentage']}%",
-            j["created_at"][:19],
-            (j.get("error") or "")[:60],
-        )
-    Console().print(table)
+    show_listing(
+        Client(host, token).json("GET", "/v0/jobs", params=params),
+        fmt,
+        ("id", "kind", "status", "progress", "created_at", "error"),
+        lambda body: (
+            (
+                j["id"],
+                j["kind"],
+                j["status"],
+                f"{j['progress_percentage']}%",
+                j["created_at"][:19],
+                (j.get("error") or "")[:60],
+            )
+            for j in body["jobs"]
+        ),
+    )
 
 
 @job.command("show")
@@ -45,9 +43,7 @@ def ls(status: str | None, kind: str | None, fmt: str, host: str, token: str | N
 @client_options
 def show(job_id: str, host: str, token: str | None) -> None:
     """Show one job as JSON."""
-    click.echo(
-        orjson.dumps(Client(host, token).json("GET", f"/v0/jobs/{job_id}"), option=orjson.OPT_INDENT_2)
-    )
+    echo_json(Client(host, token).json("GET", f"/v0/jobs/{job_id}"))
 
 
 @job.command("cancel")

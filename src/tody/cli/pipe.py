@@ -5,11 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import click
-import orjson
-from rich.console import Console
-from rich.table import Table
 
-from tody.cli.client import Client, client_options
+from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing
 
 FORMATS = {"json": "json", "csv": "csvwithnames", "ndjson": "ndjson"}
 
@@ -20,19 +17,25 @@ def pipe() -> None:
 
 
 @pipe.command("ls")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@FORMAT_OPTION
 @client_options
 def ls(fmt: str, host: str, token: str | None) -> None:
     """List the pipes of the workspace."""
-    body = Client(host, token).json("GET", "/v0/pipes")
-    if fmt == "json":
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table("name", "type", "nodes", "endpoint node", "updated_at")
-    for p in body["pipes"]:
-        endpoint = next((n["name"] for n in p["nodes"] if n["id"] == p.get("endpoint")), "")
-        table.add_row(p["name"], p["type"], str(len(p["nodes"])), endpoint, p["updated_at"][:19])
-    Console().print(table)
+    show_listing(
+        Client(host, token).json("GET", "/v0/pipes"),
+        fmt,
+        ("name", "type", "nodes", "endpoint node", "updated_at"),
+        lambda body: (
+            (
+                p["name"],
+                p["type"],
+                len(p["nodes"]),
+                next((n["name"] for n in p["nodes"] if n["id"] == p.get("endpoint")), ""),
+                p["updated_at"][:19],
+            )
+            for p in body["pipes"]
+        ),
+    )
 
 
 def _params(args: list[str]) -> dict[str, str]:
