@@ -10,6 +10,7 @@ Facts this module is built on (../shared/reference/chdb-notes.md):
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -26,6 +27,9 @@ from tody.engine.base import (
     Result,
     Statistics,
 )
+from tody.engine.recovery import repair_deduplication_logs
+
+log = logging.getLogger("tody.engine")
 
 SANDBOX_DATABASE = "tody_sandbox"
 _CODE = re.compile(r"Code: (\d+)\.")
@@ -282,6 +286,8 @@ class ChdbEngine:
         Path(self.path).mkdir(parents=True, exist_ok=True)
         self.limits = limits or QueryLimits()
         self._pool_size = pool_size or max(2, (os.cpu_count() or 1) * 2)
+        for part in repair_deduplication_logs(self.path):
+            log.warning("dropped the deduplication entry of a part lost in a crash: %s", part)
         memory = _server_memory_bytes(max_server_memory_ratio)
         first = f"{self.path}?max_server_memory_usage={memory}&mark_cache_size=268435456"
         try:
