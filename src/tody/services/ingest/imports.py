@@ -18,7 +18,7 @@ from tody.engine.base import Engine, quote_identifier
 from tody.engine.ddl import Column
 from tody.services.datasources import DatasourceService
 from tody.services.errors import BadRequest
-from tody.services.ingest.bulk import ImportResult, import_file
+from tody.services.ingest.bulk import ImportResult, cleanup_staging, import_file
 from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
 from tody.services.ingest.quarantine import ensure_quarantine_table
 from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
@@ -63,6 +63,11 @@ class ImportService:
         self.datasources = datasources
         self.spool_dir = spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True)
+        # One process owns the data directory: at start, nothing is importing, so whatever staging
+        # tables or spool files exist were left by a crash.
+        cleanup_staging(engine, older_than=0)
+        for leftover in spool_dir.iterdir():
+            leftover.unlink(missing_ok=True)
 
     def spool_path(self, import_id: str) -> Path:
         return self.spool_dir / f"{import_id}.data"
