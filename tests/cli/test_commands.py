@@ -122,3 +122,33 @@ def test_datasource_truncate_delete_and_jobs(
     assert res.exit_code == 0, res.output
     res = run(live_server, workspace_token, "sql", "SELECT count() AS c FROM page_views")
     assert orjson.loads(res.output)["data"] == [{"c": 0}]
+
+
+def test_datasource_append_and_replace_files(live_server, workspace_token, tmp_path):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {workspace_token}"}
+    res = httpx.post(
+        f"{live_server}/v0/datasources",
+        data={"name": "ev", "schema": "`id` UInt64, `name` String"},
+        headers=headers,
+    )
+    assert res.status_code == 200, res.text
+    data = tmp_path / "rows.csv"
+    data.write_text("1,a\n2,b\nbad,c\n")
+    res = run(live_server, workspace_token, "datasource", "append", "ev", str(data))
+    assert res.exit_code == 0, res.output
+    assert "2 row(s) appended to 'ev'; 1 row(s) in ev_quarantine" in res.output
+    nd = tmp_path / "rows.ndjson"
+    nd.write_text('{"id": 9, "name": "z"}\n')
+    httpx.post(
+        f"{live_server}/v0/datasources",
+        data={"name": "evj", "schema": "`id` UInt64 `json:$.id`"},
+        headers=headers,
+    )
+    res = run(live_server, workspace_token, "datasource", "replace", "evj", str(nd), "--yes")
+    assert res.exit_code == 0, res.output
+    res = run(live_server, workspace_token, "sql", "SELECT count() AS c FROM ev")
+    assert orjson.loads(res.output)["data"] == [{"c": 2}]
+    res = run(live_server, workspace_token, "sql", "SELECT id FROM evj")
+    assert orjson.loads(res.output)["data"] == [{"id": 9}]

@@ -103,3 +103,60 @@ def _wait(client: Client, job_id: str, timeout: float = 3600.0) -> dict:
             if job["status"] in ("done", "error", "cancelled") or time.monotonic() > deadline:
                 return job
             time.sleep(0.5)
+
+
+@datasource.command("append")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "ndjson", "parquet"]), help="Default: from the extension."
+)
+@client_options
+def append(name: str, file: Path, fmt: str | None, host: str, token: str | None) -> None:
+    """Append the rows of FILE (CSV, NDJSON or Parquet; gzip or not) to Data Source NAME."""
+    _upload(name, file, fmt, "append", host, token)
+
+
+@datasource.command("replace")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "ndjson", "parquet"]), help="Default: from the extension."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+def replace(name: str, file: Path, fmt: str | None, yes: bool, host: str, token: str | None) -> None:
+    """Replace every row of Data Source NAME with the rows of FILE (atomically)."""
+    if not yes:
+        click.confirm(f"Replace every row of '{name}' with {file.name}?", abort=True)
+    _upload(name, file, fmt, "replace", host, token)
+
+
+def _upload(name: str, file: Path, fmt: str | None, mode: str, host: str, token: str | None) -> None:
+    client = Client(host, token)
+    params = {"name": name, "mode": mode, **({"format": fmt} if fmt else {})}
+    size = file.stat().st_size
+    with Progress(*Progress.get_default_columns(), transient=True) as progress:
+        task = progress.add_task(f"uploading {file.name}", total=size)
+
+        def chunks():
+            with file.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    progress.advance(task, len(chunk))
+                    yield chunk
+
+        body = client.json(
+            "POST",
+            "/v0/datasources",
+            params={**params, "filename": file.name},
+            content=chunks(),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=None,
+        )
+    rows, quarantined = body.get("rows", 0), body.get("quarantine_rows", 0)
+    click.echo(
+        f"{rows} row(s) {'appended to' if mode == 'append' else 'now in'} '{name}'"
+        + (f"; {quarantined} row(s) in {name}_quarantine" if quarantined else "")
+    )
+    if body.get("error"):
+        raise click.ClickException(str(body["error"]))

@@ -86,7 +86,8 @@ async def _spool_upload(call: Call) -> tuple[Path, str | None, str] | None:
         return path, upload.filename, import_id
     if is_form(call.request) or call.params.get("format") == "datasource":
         return None
-    if await _datafile_body(call) is not None:
+    # Only a create can carry a .datasource body; appends stream straight to disk, never whole in memory.
+    if call.params.get("mode", "create") == "create" and await _datafile_body(call) is not None:
         return None
     size = 0
     with path.open("wb") as out:
@@ -96,7 +97,7 @@ async def _spool_upload(call: Call) -> tuple[Path, str | None, str] | None:
     if size == 0:
         path.unlink(missing_ok=True)
         return None
-    return path, None, import_id
+    return path, call.params.get("filename"), import_id
 
 
 async def _import(call: Call, name: str, mode: str, path: Path, filename: str | None, import_id: str):
