@@ -12,7 +12,7 @@ from tody.engine.base import Engine, EngineError
 from tody.services.compiler import Compiler
 from tody.services.endpoints import FORMATS
 from tody.services.errors import ServiceError
-from tody.services.pipes import PipeService, _sample_values
+from tody.services.pipes import PipeService, sample_values
 from tody.services.tokens import Principal
 
 _INT = re.compile(r"^U?Int(8|16|32|64|128|256)$")
@@ -140,7 +140,7 @@ class OpenAPIService:
         return out
 
     def _columns(self, principal: Principal, pipe, endpoint) -> list[tuple[str, str]]:
-        values = _sample_values(endpoint.sql)
+        values = sample_values(endpoint.sql)
         if values is None:
             return []
         try:

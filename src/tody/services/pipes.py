@@ -254,7 +254,7 @@ class PipeService:
         for node in pipe.nodes:
             if node.name in self.catalog.datasources(workspace.id):
                 raise BadRequest(f"Node '{node.name}' has the name of a Data Source; rename the node")
-            values = _sample_values(node.sql, node.name)
+            values = sample_values(node.sql, node.name)
             if values is None:
                 continue  # a template whose required parameters have no example: checked when called
             try:
@@ -310,7 +310,7 @@ def _analyse(sql: str, node: str) -> dict[str, Any]:
         for p in specs
     ]
     dependencies: list[str] = []
-    values = _sample_values(sql, node)
+    values = sample_values(sql, node)
     if values is not None:
         try:
             text = render(sql, values) if is_template(sql) else sql
@@ -323,7 +323,7 @@ def _analyse(sql: str, node: str) -> dict[str, Any]:
     return {"params": declared, "dependencies": dependencies}
 
 
-def _sample_values(sql: str, node: str = "") -> dict[str, str] | None:
+def sample_values(sql: str, node: str = "") -> dict[str, str] | None:
     """Values that let a template render for checking: examples (or defaults) for required params."""
     if not is_template(sql):
         return {}
