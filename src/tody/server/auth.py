@@ -32,6 +32,11 @@ class Call:
     def path(self, name: str) -> str:
         return self.request.path_params[name]
 
+    @property
+    def host(self) -> str:
+        """The server's own base URL as the client reached it (for job and endpoint URLs)."""
+        return str(self.request.base_url).rstrip("/")
+
 
 Handler = Callable[[Call], Awaitable[Response]]
 
@@ -64,6 +69,11 @@ def api(path: str, methods: list[str], *, scope: str | None = None, name: str | 
         return Route(path, endpoint, methods=methods, name=name or handler.__name__)
 
     return wrap
+
+
+def datafile_response(text: str) -> Response:
+    # exactly `text/plain`, no charset: the tb CLI only treats that as text (`tb pull`)
+    return Response(text, headers={"content-type": "text/plain"})
 
 
 def json_response(body: object, status: int = 200) -> Response:

@@ -259,28 +259,16 @@ class DatasourceService:
             started = time.perf_counter()
             before = self._count(table)
             ctx.checkpoint(0.1, rows_before=before)
+            row: dict[str, object] = {"job_id": ctx.job_id, "options": {"delete_condition": condition}}
             try:
                 self._run_ddl(f"DELETE FROM {table} WHERE {checked}")
+                deleted = before - self._count(table)
+                row["rows"] = deleted
             except Exception as exc:
-                self.log_operation(
-                    workspace,
-                    rec,
-                    "delete_data",
-                    started,
-                    job_id=ctx.job_id,
-                    error=getattr(exc, "message", str(exc)),
-                )
+                row["error"] = getattr(exc, "message", str(exc))
                 raise
-            deleted = before - self._count(table)
-            self.log_operation(
-                workspace,
-                rec,
-                "delete_data",
-                started,
-                job_id=ctx.job_id,
-                rows=deleted,
-                options={"delete_condition": condition},
-            )
+            finally:
+                self.log_operation(workspace, rec, "delete_data", started, **row)
             return {"rows_affected": deleted}
 
         params = {"delete_condition": condition, "datasource": {"id": rec.id, "name": rec.name}}

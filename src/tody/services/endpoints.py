@@ -10,6 +10,7 @@ from tody.catalog.store import PipeRecord
 from tody.services.compiler import Compiler
 from tody.services.errors import BadRequest, Forbidden, NotFound, ServiceError
 from tody.services.pipes import PipeService
+from tody.services.query import FORMATS as QUERY_FORMATS
 from tody.services.query import OutputFormat, QueryOutput, QueryService
 from tody.services.tokens import Principal
 from tody.sql.templates import TemplateHTTPError
@@ -17,12 +18,13 @@ from tody.sql.templates import TemplateHTTPError
 # Request parameters that belong to the API, never to the template.
 RESERVED = frozenset({"token", "q", "cli_version", "from", "__tb__semver", "release_replacements", "debug"})
 
+# Endpoint extensions, in terms of the Query API's formats (one definition per output format).
 FORMATS: dict[str, OutputFormat] = {
-    "json": OutputFormat("JSON", "application/json", "json", buffered=True),
-    "csv": OutputFormat("CSV", "text/csv; charset=utf-8", "csv"),
-    "csvwithnames": OutputFormat("CSVWithNames", "text/csv; charset=utf-8", "csv"),
-    "ndjson": OutputFormat("JSONEachRow", "application/x-ndjson", "ndjson"),
-    "parquet": OutputFormat("Parquet", "application/vnd.apache.parquet", "parquet"),
+    "json": QUERY_FORMATS["JSON"],
+    "csv": QUERY_FORMATS["CSV"],
+    "csvwithnames": QUERY_FORMATS["CSVWITHNAMES"],
+    "ndjson": QUERY_FORMATS["JSONEACHROW"],
+    "parquet": QUERY_FORMATS["PARQUET"],
     "prometheus": OutputFormat("Prometheus", "text/plain; version=0.0.4; charset=utf-8", "prometheus"),
 }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.responses import Response
 
-from tody.server.auth import Call, api, blocking, json_response
+from tody.server.auth import Call, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
 from tody.services.errors import BadRequest, Forbidden
 from tody.services.ingest.imports import response
@@ -117,7 +117,7 @@ async def _import(call: Call, name: str, mode: str, path: Path, filename: str | 
 async def datasource_file(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
-    return Response(svc.datafile(rec), media_type="text/plain", headers={"content-type": "text/plain"})
+    return datafile_response(svc.datafile(rec))
 
 
 @api("/v0/datasources/{name}", ["GET"])
@@ -125,7 +125,7 @@ async def get_datasource(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
     if call.params.get("format") == "datasource":
-        return Response(svc.datafile(rec), headers={"content-type": "text/plain"})
+        return datafile_response(svc.datafile(rec))
     stats = await blocking(svc.statistics, call.principal.workspace)
     return json_response(svc.describe(rec, stats))
 
@@ -181,7 +181,7 @@ async def delete_rows(call: Call):
     )
     if isinstance(out, dict):
         return json_response(out)
-    job = call.platform.jobs.describe(out, str(call.request.base_url))
+    job = call.platform.jobs.describe(out, call.host)
     return json_response(
         {"id": out.id, "job_id": out.id, "job_url": job["job_url"], "status": out.status, "job": job}
     )

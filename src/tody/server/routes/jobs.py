@@ -5,24 +5,20 @@ from __future__ import annotations
 from tody.server.auth import Call, api, blocking, json_response
 
 
-def _host(call: Call) -> str:
-    return str(call.request.base_url).rstrip("/")
-
-
 @api("/v0/jobs", ["GET"])
 async def list_jobs(call: Call):
     svc = call.platform.jobs
     jobs = await blocking(
         svc.recent, call.principal, kind=call.params.get("kind"), status=call.params.get("status")
     )
-    return json_response({"jobs": [svc.describe(j, _host(call)) for j in jobs]})
+    return json_response({"jobs": [svc.describe(j, call.host) for j in jobs]})
 
 
 @api("/v0/jobs/{job_id}", ["GET"])
 async def get_job(call: Call):
     svc = call.platform.jobs
     return json_response(
-        svc.describe(await blocking(svc.get, call.principal, call.path("job_id")), _host(call))
+        svc.describe(await blocking(svc.get, call.principal, call.path("job_id")), call.host)
     )
 
 
@@ -30,7 +26,7 @@ async def get_job(call: Call):
 async def cancel_job(call: Call):
     svc = call.platform.jobs
     return json_response(
-        svc.describe(await blocking(svc.cancel, call.principal, call.path("job_id")), _host(call))
+        svc.describe(await blocking(svc.cancel, call.principal, call.path("job_id")), call.host)
     )
 
 

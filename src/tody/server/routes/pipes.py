@@ -9,15 +9,11 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from tody.datafiles.pipe import NodeFile
-from tody.server.auth import Call, api, blocking, json_response
+from tody.server.auth import Call, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
 from tody.server.stats import record_request
 from tody.services.errors import BadRequest, NotFound, ServiceError
 from tody.services.tokens import PIPES_CREATE
-
-
-def _host(call: Call) -> str:
-    return str(call.request.base_url).rstrip("/")
 
 
 async def _json_body(call: Call) -> dict | None:
@@ -45,7 +41,7 @@ async def _text_body(call: Call) -> str | None:
 @api("/v0/pipes", ["GET"])
 async def list_pipes(call: Call):
     svc = call.platform.pipes
-    return json_response({"pipes": [svc.describe(p, _host(call)) for p in svc.readable(call.principal)]})
+    return json_response({"pipes": [svc.describe(p, call.host) for p in svc.readable(call.principal)]})
 
 
 @api("/v0/pipes", ["POST"], scope=PIPES_CREATE)
@@ -56,12 +52,12 @@ async def create_pipe(call: Call):
     name, spec = svc.from_request(call.params.get("name"), body, text, call.params)
     force = call.params.flag("force")
     pipe = await blocking(svc.create, call.principal, spec, name or "", force=force)
-    return json_response(svc.describe(pipe, _host(call)))
+    return json_response(svc.describe(pipe, call.host))
 
 
 @api("/v0/pipes/openapi.json", ["GET"])
 async def openapi(call: Call):
-    return json_response(await blocking(call.platform.openapi.document, call.principal, _host(call)))
+    return json_response(await blocking(call.platform.openapi.document, call.principal, call.host))
 
 
 @api("/v0/pipes/{name}.{extension}", ["GET", "POST"])
@@ -70,7 +66,7 @@ async def endpoint(call: Call):
     platform = call.platform
     if extension == "pipe":
         pipe = platform.pipes.get(call.principal, name)
-        return Response(platform.pipes.datafile(pipe), headers={"content-type": "text/plain"})
+        return datafile_response(platform.pipes.datafile(pipe))
     values = _endpoint_params(call, await _json_body(call) if call.request.method == "POST" else None)
     started = time.perf_counter()
     try:
@@ -94,7 +90,7 @@ async def endpoint(call: Call):
 async def pipe_datafile(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
-    return Response(svc.datafile(pipe), headers={"content-type": "text/plain"})
+    return datafile_response(svc.datafile(pipe))
 
 
 @api("/v0/pipes/{name}", ["GET"])
@@ -102,8 +98,8 @@ async def get_pipe(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
     if call.params.get("format") == "pipe":
-        return Response(svc.datafile(pipe), headers={"content-type": "text/plain"})
-    return json_response(svc.describe(pipe, _host(call)))
+        return datafile_response(svc.datafile(pipe))
+    return json_response(svc.describe(pipe, call.host))
 
 
 @api("/v0/pipes/{name}", ["PUT"])
@@ -113,7 +109,7 @@ async def update_pipe(call: Call):
     pipe = await blocking(
         svc.rename, call.principal, pipe, call.params.get("name"), call.params.get("description")
     )
-    return json_response(svc.describe(pipe, _host(call)))
+    return json_response(svc.describe(pipe, call.host))
 
 
 @api("/v0/pipes/{name}", ["DELETE"])
@@ -162,7 +158,7 @@ async def publish(call: Call):
         raise BadRequest(f"Node '{node.name}' is not the published endpoint of pipe '{pipe.name}'")
     target = node if call.request.method == "POST" else None
     pipe = await blocking(svc.publish, call.principal, pipe, target)
-    return json_response(svc.describe(pipe, _host(call)))
+    return json_response(svc.describe(pipe, call.host))
 
 
 def _node(pipe, name_or_id: str):
