@@ -68,8 +68,7 @@ async def create_datasource(call: Call):
     call.principal.require(DATASOURCES_CREATE)
     datafile = await _datafile_body(call)
     rec = await blocking(svc.create, call.principal, name, call.params, datafile)
-    stats = await blocking(svc.statistics, call.principal.workspace)
-    return json_response({"datasource": svc.describe(rec, stats)})
+    return json_response({"datasource": await _described(call, rec)})
 
 
 async def _spool_upload(call: Call) -> tuple[Path, str | None, str] | None:
@@ -107,10 +106,8 @@ async def _import(call: Call, name: str, mode: str, path: Path, filename: str | 
         )
     finally:
         path.unlink(missing_ok=True)
-    svc = call.platform.datasources
-    stats = await blocking(svc.statistics, call.principal.workspace)
     call.request.app.state.metrics.rows_ingested.inc(out["result"].rows_stored)
-    return json_response(response(svc.describe(out["datasource"], stats), out["result"], import_id))
+    return json_response(response(await _described(call, out["datasource"]), out["result"], import_id))
 
 
 @api("/v0/datasources/{name}.datasource", ["GET"])
@@ -126,8 +123,7 @@ async def get_datasource(call: Call):
     rec = _readable(call)
     if call.params.get("format") == "datasource":
         return datafile_response(svc.datafile(rec))
-    stats = await blocking(svc.statistics, call.principal.workspace)
-    return json_response(svc.describe(rec, stats))
+    return json_response(await _described(call, rec))
 
 
 @api("/v0/datasources/{name}", ["PUT"])
@@ -137,8 +133,7 @@ async def update_datasource(call: Call):
     rec = await blocking(
         svc.rename, call.principal, rec, call.params.get("name"), call.params.get("description")
     )
-    stats = await blocking(svc.statistics, call.principal.workspace)
-    return json_response(svc.describe(rec, stats))
+    return json_response(await _described(call, rec))
 
 
 @api("/v0/datasources/{name}", ["DELETE"])
@@ -157,6 +152,12 @@ async def truncate_datasource(call: Call):
     rec = svc.get(call.principal.workspace, call.path("name"))
     await blocking(svc.truncate, call.principal, rec)
     return json_response({"datasource": {"id": rec.id, "name": rec.name}, "truncated": True})
+
+
+async def _described(call: Call, rec) -> dict:
+    """The Data Source object with its current row count and size."""
+    svc = call.platform.datasources
+    return svc.describe(rec, await blocking(svc.statistics, call.principal.workspace))
 
 
 def _readable(call: Call):
