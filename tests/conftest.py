@@ -17,7 +17,9 @@ from tody.settings import Config
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-CONFIG = dict(max_execution_time=3.0, max_rows_to_read=1_000_000_000, query_pool_size=2)
+CONFIG = dict(
+    max_execution_time=3.0, max_rows_to_read=1_000_000_000, query_pool_size=2, events_flush_interval=0.1
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,7 @@ def platform(tmp_path_factory, engine):
     config = Config.load(environ={}, data_dir=str(tmp_path_factory.mktemp("tody-data")), **CONFIG)
     p = Platform.open(config, engine=engine)
     yield p
+    p.events.close()
     p.catalog.close()
     p.lock.release()
 
@@ -112,3 +115,69 @@ def live_server(app):
 @pytest.fixture
 def datafile_text() -> str:
     return (FIXTURES / "api_sample.datasource").read_text()
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A local HTTP server for imports from a URL: serves the files of `dir`; `/status/<code>` answers
+    that status, `/redirect/<path>` redirects to `/<path>`, `/slow/<n>` sends n CSV lines slowly.
+    Yields an object with `.url(path)` and `.dir`."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/status/"):
+                self.send_error(int(self.path.split("/")[2]))
+            elif self.path.startswith("/slow/"):  # n lines, one every 50 ms: time to cancel
+                lines = int(self.path.split("/")[2])
+                self.send_response(200)
+                self.send_header("Content-Length", str(lines * 4))
+                self.end_headers()
+                try:
+                    for i in range(lines):
+                        self.wfile.write(b"%03d\n" % (i % 1000))
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except OSError:  # the client went away (cancelled)
+                    pass
+            elif self.path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", "/" + self.path.split("/", 2)[2])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                super().do_GET()
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    class Served:
+        dir = root
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+
+        def url(self, path: str) -> str:
+            return f"{self.base}/{path.lstrip('/')}"
+
+    yield Served()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def private_urls(platform, monkeypatch):
+    """Allow imports from loopback URLs (the test file server) for this test only."""
+    import dataclasses
+
+    monkeypatch.setattr(
+        platform, "config", dataclasses.replace(platform.config, import_allow_private_urls=True)
+    )

@@ -11,11 +11,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tody.engine.base import EngineError
 from tody.metrics import Metrics
 from tody.server import errors
-from tody.server.routes import datasources, health, jobs, pipes, sql, workspaces
+from tody.server.routes import datasources, events, health, jobs, pipes, sql, workspaces
 from tody.services.errors import ServiceError
 from tody.services.platform import Platform
 
-ROUTES = [*health.routes, *workspaces.routes, *datasources.routes, *pipes.routes, *jobs.routes, *sql.routes]
+ROUTES = [
+    *health.routes,
+    *workspaces.routes,
+    *datasources.routes,
+    *pipes.routes,
+    *jobs.routes,
+    *sql.routes,
+    *events.routes,
+]
 
 
 class MetricsMiddleware:

@@ -50,12 +50,15 @@ async def authenticate(request: Request, params: Params) -> Principal:
     return platform.tokens.authenticate(token_from(request, params))
 
 
-def api(path: str, methods: list[str], *, scope: str | None = None, name: str | None = None):
-    """Declare an authenticated API route. `scope` is the workspace-level scope it requires."""
+def api(
+    path: str, methods: list[str], *, scope: str | None = None, name: str | None = None, form: bool = True
+):
+    """Declare an authenticated API route. `scope` is the workspace-level scope it requires; with
+    `form=False` the body is left for the handler (the Events API: `curl -d` sends NDJSON as a form)."""
 
     def wrap(handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
-            params = await read_params(request)
+            params = await read_params(request, form=form)
             try:
                 principal = await authenticate(request, params)
                 if scope is not None:
@@ -76,8 +79,8 @@ def datafile_response(text: str) -> Response:
     return Response(text, headers={"content-type": "text/plain"})
 
 
-def json_response(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def blocking(fn, *args, **kwargs):

@@ -16,14 +16,16 @@ from tody.services.errors import ServiceError
 log = logging.getLogger("tody.server")
 
 
-def error_response(status: int, message: str, **extra: object) -> Response:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> Response:
     body = {"error": message, **extra}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def service_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status, exc.message, **exc.extra)
+    return error_response(exc.status, exc.message, exc.headers, **exc.extra)
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:

@@ -45,10 +45,10 @@ def is_form(request: Request) -> bool:
     return content_type.startswith(FORM_TYPES)
 
 
-async def read_params(request: Request) -> Params:
+async def read_params(request: Request, *, form: bool = True) -> Params:
     items = list(request.query_params.multi_items())
     files: dict[str, UploadFile] = {}
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and is_form(request):
+    if form and request.method in ("POST", "PUT", "PATCH", "DELETE") and is_form(request):
         try:
             form = await request.form()
         except Exception as exc:  # malformed multipart / urlencoded body

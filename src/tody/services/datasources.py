@@ -56,6 +56,7 @@ class DatasourceService:
         self.engine = engine
         self.ops = ops  # where operations are recorded (tinybird.datasources_ops_log)
         self.dependency_checks: list[DependencyCheck] = []
+        self.drop_hooks: list[Callable[[DatasourceRecord], None]] = []  # run after a data source is dropped
 
     def log_operation(
         self,
@@ -226,6 +227,8 @@ class DatasourceService:
         started = time.perf_counter()
         self._drop_table(principal.workspace, rec)
         self.catalog.delete_datasource(rec.id)
+        for hook in self.drop_hooks:
+            hook(rec)
         self.log_operation(principal.workspace, rec, "delete", started)
 
     def truncate(self, principal: Principal, rec: DatasourceRecord) -> None:

@@ -10,6 +10,7 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.extra = extra  # more fields for the JSON error body (e.g. dependent_pipes)
+        self.headers: dict[str, str] = {}  # more response headers (e.g. Retry-After)
 
 
 class BadRequest(ServiceError):

@@ -19,11 +19,13 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
 from tody.services.endpoints import EndpointService
 from tody.services.errors import ServiceError
+from tody.services.ingest.events import EventsService
 from tody.services.ingest.imports import ImportService
 from tody.services.jobs import JobService
 from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
+from tody.services.ratelimit import RateLimiter
 from tody.services.secrets import ServerKey
 from tody.services.tokens import TokenService
 from tody.services.workspaces import WorkspaceService
@@ -83,6 +85,8 @@ class Platform:
     stats: stats.StatsWriter
     jobs: JobService
     imports: ImportService
+    events: EventsService
+    events_limiter: RateLimiter
     lock: DataDirLock
 
     @classmethod
@@ -115,6 +119,21 @@ class Platform:
         datasources = DatasourceService(catalog, engine, writer)
         query = QueryService(catalog, engine, compiler)
         pipes = PipeService(catalog, compiler, datasources)
+        try:
+            events = EventsService(
+                catalog,
+                engine,
+                datasources,
+                data_dir,
+                flush_interval=config.events_flush_interval,
+                flush_bytes=config.events_flush_bytes,
+                backlog_bytes=config.events_backlog_bytes,
+            )
+            events.recover()  # acknowledged events a crash left unwritten go in before anything else
+        except BaseException:
+            writer.close()
+            lock.release()
+            raise
         platform = cls(
             config=config,
             catalog=catalog,
@@ -131,6 +150,8 @@ class Platform:
             stats=writer,
             jobs=JobService(catalog),
             imports=ImportService(engine, datasources, data_dir / "jobs" / "spool"),
+            events=events,
+            events_limiter=RateLimiter(config.events_rate_limit),
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)
@@ -138,6 +159,7 @@ class Platform:
 
     def close(self) -> None:
         try:
+            self.events.close()
             self.jobs.close()
             self.stats.close()
             self.engine.close()

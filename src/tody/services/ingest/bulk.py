@@ -100,7 +100,7 @@ class ImportResult:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """How one import reads its file: the source, the per-row expressions and the checks."""
 
     fmt: str
@@ -120,7 +120,7 @@ _ingest_db_ready: set[int] = set()
 _ingest_db_lock = threading.Lock()
 
 
-def _ensure_ingest_database(engine: Engine) -> None:
+def ensure_ingest_database(engine: Engine) -> None:
     key = id(engine)
     if key in _ingest_db_ready:
         return
@@ -131,7 +131,7 @@ def _ensure_ingest_database(engine: Engine) -> None:
 
 def cleanup_staging(engine: Engine, older_than: float = 6 * 3600) -> int:
     """Drop staging tables and views left behind by a crash (older than `older_than` seconds)."""
-    _ensure_ingest_database(engine)
+    ensure_ingest_database(engine)
     res = engine.execute(
         f"SELECT name FROM system.tables WHERE database = {quote_string(INGEST_DATABASE)} "
         f"AND metadata_modification_time < now() - {int(older_than)} ORDER BY engine = 'MaterializedView' DESC",
@@ -147,7 +147,7 @@ def cleanup_staging(engine: Engine, older_than: float = 6 * 3600) -> int:
 # Plans per format
 
 
-def _csv_plan(cols: list[Column], sniff: Sniff, dialect: CsvDialect, has_header: bool | None) -> _Plan:
+def _csv_plan(cols: list[Column], sniff: Sniff, dialect: CsvDialect, has_header: bool | None) -> Plan:
     if has_header is None:
         has_header = detect_csv_header(sniff.head, cols, dialect)
     by_position: dict[int, int] = {}  # input position → index in cols
@@ -202,7 +202,7 @@ def _csv_plan(cols: list[Column], sniff: Sniff, dialect: CsvDialect, has_header:
     }
     if has_header:
         settings["input_format_with_names_use_header"] = 0
-    return _Plan(
+    return Plan(
         fmt="csv",
         source_columns=", ".join(structure),
         engine_format="CSVWithNames" if has_header else "CSV",
@@ -268,7 +268,7 @@ def _json_path_expr(steps: tuple[PathStep, ...]) -> str:
     return f"JSONExtract(__line, {', '.join(args)}, 'Nullable(String)')" if args else "__line"
 
 
-def _ndjson_plan(cols: list[Column], sniff: Sniff) -> _Plan:
+def ndjson_plan(cols: list[Column], sniff: Sniff) -> Plan:
     paths = {}
     for j, c in enumerate(cols):
         steps = column_path(c)
@@ -291,7 +291,7 @@ def _ndjson_plan(cols: list[Column], sniff: Sniff) -> _Plan:
         f"multiIf(__empty, 0, NOT isValidJSON(__line), {ROW_INVALID_JSON}, "
         f"NOT startsWith(trimLeft(__line, ' \\t\\r'), '{{'), {ROW_NOT_OBJECT}, 0)"
     )
-    return _Plan(
+    return Plan(
         fmt="ndjson",
         source_columns="line String",
         engine_format="LineAsString",
@@ -303,7 +303,7 @@ def _ndjson_plan(cols: list[Column], sniff: Sniff) -> _Plan:
     )
 
 
-def _parquet_plan(engine: Engine, cols: list[Column], source: str) -> _Plan:
+def _parquet_plan(engine: Engine, cols: list[Column], source: str) -> Plan:
     try:
         res = engine.execute(f"DESCRIBE TABLE {source}", "TabSeparatedRaw")
     except EngineError as exc:
@@ -327,7 +327,7 @@ def _parquet_plan(engine: Engine, cols: list[Column], source: str) -> _Plan:
                         src = f"tupleElement({src}, {quote_string(step.key)})"
                 container = not is_scalar(found[top]) and len(steps) == 1
         checks.append(ColumnCheck(index=j, column=c, src=src, text=False, src_container=container))
-    return _Plan(
+    return Plan(
         fmt="parquet",
         source_columns="",
         engine_format="Parquet",
@@ -343,7 +343,7 @@ def _parquet_plan(engine: Engine, cols: list[Column], source: str) -> _Plan:
 # SQL
 
 
-def _stage_select(plan: _Plan, from_sql: str) -> str:
+def stage_sql(plan: Plan, from_sql: str) -> str:
     items = [f"{expr} AS {alias}" for alias, expr in plan.prelude]
     if plan.empty_sql != "__empty":
         items.append(f"{plan.empty_sql} AS __empty")
@@ -363,7 +363,7 @@ def _stage_select(plan: _Plan, from_sql: str) -> str:
     return f"SELECT {', '.join(keep)} FROM (SELECT\n    {inner}\nFROM {from_sql})"
 
 
-def _row_reason_sql(plan: _Plan) -> str:
+def row_reason_sql(plan: Plan) -> str:
     if plan.fmt == "ndjson":
         return json_row_reason_sql()
     if plan.fmt == "csv":
@@ -371,7 +371,7 @@ def _row_reason_sql(plan: _Plan) -> str:
     return "''"
 
 
-def _good_select(plan: _Plan, stage: str) -> str:
+def good_sql(plan: Plan, stage: str) -> str:
     values = ", ".join(f"{chk.final_sql()} AS {quote_identifier(chk.column.name)}" for chk in plan.checks)
     return f"SELECT {values} FROM {stage} WHERE __ok"
 
@@ -420,7 +420,7 @@ def import_file(
         method = "file"
 
     ensure_quarantine_table(engine, database, table, columns)
-    _ensure_ingest_database(engine)
+    ensure_ingest_database(engine)
     work = Path(tempfile.mkdtemp(prefix="tody-import-"))
     tag = uuid.uuid4().hex
     names = {
@@ -438,7 +438,7 @@ def import_file(
             if plan.skip_bytes and method in ("file", "infile"):
                 source_path = _copy_without_bom(path, sniff, work / "data.csv")
         elif fmt == "ndjson":
-            plan = _ndjson_plan(cols, sniff)
+            plan = ndjson_plan(cols, sniff)
         else:
             plan = _parquet_plan(engine, cols, file_source(path, "Parquet", None, sniff.gzip))
         compressed = sniff.gzip and source_path == path
@@ -446,7 +446,7 @@ def import_file(
             from_sql = file_source(source_path, plan.engine_format, plan.source_columns or None, compressed)
         else:
             from_sql = names["r"]  # streamed rows land in a raw Null table; a view computes the stage
-        stage_select = _stage_select(plan, from_sql)
+        stage_select = stage_sql(plan, from_sql)
         # Values are cast in if() branches that must run on the passing rows only (see quarantine.py).
         settings = {**plan.settings, "short_circuit_function_evaluation": "enable"}
         if engine.name == "chdb":
@@ -457,7 +457,7 @@ def import_file(
         # else: a remote server would write that file on its own disk, so such a record fails the import
         # (reported in `error`) instead of being dropped without a trace.
         # The stage's columns come from the same SELECT over file() (input() exists only inside INSERT).
-        shape = _stage_select(
+        shape = stage_sql(
             plan, file_source(source_path, plan.engine_format, plan.source_columns or None, compressed)
         )
         try:
@@ -533,11 +533,11 @@ def _create_stage(engine, names, plan, stage_select, database, table, import_id,
         f"countIf(__empty) AS empty, countIf(__ok) AS good FROM {names['s']}"
     )
     created.append(names["g"])
-    engine.execute(f"CREATE MATERIALIZED VIEW {names['g']} TO {target} AS {_good_select(plan, names['s'])}")
+    engine.execute(f"CREATE MATERIALIZED VIEW {names['g']} TO {target} AS {good_sql(plan, names['s'])}")
     created.append(names["b"])
     engine.execute(
         f"CREATE MATERIALIZED VIEW {names['b']} TO {quarantine} AS "
-        f"{quarantine_select(plan.fmt, plan.checks, _row_reason_sql(plan), names['s'], import_id)}"
+        f"{quarantine_select(plan.fmt, plan.checks, row_reason_sql(plan), names['s'], import_id)}"
     )
 
 
@@ -569,7 +569,7 @@ def _copy_without_bom(path: Path, sniff: Sniff, dest: Path) -> Path:
     return dest
 
 
-def _stream(engine: Engine, insert_sql: str, plan: _Plan, path: Path, sniff: Sniff, settings: dict) -> None:
+def _stream(engine: Engine, insert_sql: str, plan: Plan, path: Path, sniff: Sniff, settings: dict) -> None:
     stream = engine.insert(insert_sql, plan.engine_format, settings=settings)
     try:
         with _open_content(path, sniff) as fh:

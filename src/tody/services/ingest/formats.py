@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tody.engine.base import Engine, quote_string
+from tody.engine.base import Engine, quote_identifier, quote_string
 from tody.engine.ddl import Column
 
 FORMATS = ("csv", "ndjson", "parquet")
@@ -395,3 +395,14 @@ def infer_schema(engine: Engine, path: Path, fmt: str, dialect: CsvDialect | Non
         flat = _csv_nullables(engine, path, sniff, flat, described, settings)
     names = unique_names([n for n, _, _ in flat])
     return [Column(name=n, type=t, jsonpath=p) for n, (_, t, p) in zip(names, flat, strict=True)]
+
+
+def schema_text(columns: list[Column]) -> str:
+    """A SCHEMA text (`name` Type `json:$.path`, …) for inferred columns, as mode=create takes it."""
+    parts = []
+    for c in columns:
+        text = f"{quote_identifier(c.name)} {c.type}"
+        if c.jsonpath:
+            text += f" `json:{c.jsonpath}`"
+        parts.append(text)
+    return ", ".join(parts)

@@ -306,9 +306,16 @@ def field_count_reason_sql(expected: int, width: int) -> str:
 
 
 def quarantine_select(
-    fmt: str, checks: Sequence[ColumnCheck], row_reason: str, stage: str, import_id: str
+    fmt: str,
+    checks: Sequence[ColumnCheck],
+    row_reason: str,
+    stage: str,
+    import_id: str,
+    *,
+    import_id_sql: str | None = None,
 ) -> str:
-    """Bad rows of the stage → quarantine rows: original values, reasons, failing columns, import id.
+    """Bad rows of the stage → quarantine rows: original values, reasons, failing columns, import id
+    (`import_id`, or the expression `import_id_sql` for a view that outlives one import).
     A row-level reason (not JSON, wrong field count) replaces the per-column ones."""
     reasons = "[" + ", ".join(chk.reason_sql() for chk in checks) + "]"
     name_list = "[" + ", ".join(quote_string(chk.column.name) for chk in checks) + "]"
@@ -324,7 +331,7 @@ def quarantine_select(
         f"SELECT {values},\n"
         f"  if(__row_reason != '', [], arrayFilter((n, e) -> e != '', {name_list}, __reasons)) AS c__error_column,\n"
         f"  if(__row_reason != '', [__row_reason], arrayFilter(e -> e != '', __reasons)) AS c__error,\n"
-        f"  {quote_string(import_id)} AS c__import_id\n"
+        f"  {import_id_sql or quote_string(import_id)} AS c__import_id\n"
         f"FROM (SELECT *, {row_reason} AS __row_reason, "
         f"if(__row_reason != '', [], {reasons}) AS __reasons FROM {stage} WHERE __ok = 0 AND __empty = 0)"
     )

@@ -1,0 +1,69 @@
+"""The Events API (`POST /v0/events`): NDJSON or JSON events appended to a data source.
+
+Answers 202 once the events are in the write-ahead log, or 200 with `wait=true` once they are in the
+table; every answer carries the data source's rate-limit headers.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from tody.server.auth import Call, api, blocking, json_response
+from tody.services.errors import TooLarge, Unavailable
+from tody.services.ingest.batcher import BacklogFullError
+from tody.services.ingest.events import decode_body
+
+WAIT_TIMEOUT = 30.0  # seconds a wait=true request waits for its flush before answering 202
+INLINE_BYTES = 64 * 1024  # smaller bodies are decoded on the event loop (cheaper than a thread hop)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The body is {declared} bytes; the Events API takes at most {limit} per request")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(
+                f"The body is over {limit} bytes; the Events API takes at most {limit} per request"
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+@api("/v0/events", ["POST"], form=False)
+async def append_events(call: Call):
+    platform = call.platform
+    config = platform.config
+    name = call.params.get("name", "")
+    decision = platform.events_limiter.check(f"{call.principal.workspace.id}/{name}", f"Data Source '{name}'")
+    headers = decision.headers() if decision else {}
+    raw = await _read_body(call.request, config.events_max_body_bytes)
+    fmt = (call.params.get("format") or "ndjson").lower()
+    encoding = call.request.headers.get("content-encoding", "")
+    decode_args = {"content_encoding": encoding, "fmt": fmt, "max_bytes": config.events_max_body_bytes * 10}
+    if len(raw) <= INLINE_BYTES:
+        payload = decode_body(raw, **decode_args)
+    else:
+        payload = await blocking(decode_body, raw, **decode_args)
+    events = platform.events
+    rec = await blocking(events.target, call.principal, name, payload)
+    if not payload.strip():
+        return json_response({"successful_rows": 0, "quarantined_rows": 0}, headers=headers)
+    try:
+        accepted = await events.accept(rec, payload)
+    except BacklogFullError as exc:
+        error = Unavailable(f"Too many events are waiting to be written; retry shortly ({exc})")
+        error.headers = {"Retry-After": "1"}
+        raise error from None
+    if call.params.flag("wait"):
+        outcome = await blocking(events.wait, accepted, WAIT_TIMEOUT)
+        if outcome is not None:
+            body = {"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}
+            return json_response(body, headers=headers)
+    return json_response({"successful_rows": accepted.rows, "quarantined_rows": 0}, 202, headers=headers)
+
+
+routes = [append_events]
