@@ -57,6 +57,40 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_threads", int, 0, "Threads per query (0 = engine default, all cores)."),
     Setting("max_sql_bytes", int, 256_000, "Longest SQL text accepted (bytes)."),
     Setting("max_server_memory_ratio", float, 0.7, "Share of RAM the engine may use in total."),
+    Setting(
+        "events_rate_limit",
+        int,
+        5000,
+        "Events API requests per second per data source (0 = no limit); over it: 429 and Retry-After.",
+    ),
+    Setting(
+        "events_max_body_bytes", int, 10_485_760, "Largest Events API request body (bytes), before gzip."
+    ),
+    Setting(
+        "events_flush_interval", float, 0.5, "Longest time events wait before their batch is written (s)."
+    ),
+    Setting(
+        "events_flush_bytes",
+        int,
+        16_777_216,
+        "A data source's batch is written once it holds this many bytes.",
+    ),
+    Setting(
+        "events_backlog_bytes",
+        int,
+        1_073_741_824,
+        "Bytes of events waiting to be written before the Events API answers 503 (engine too slow).",
+    ),
+    Setting(
+        "import_allow_private_urls",
+        bool,
+        False,
+        "Allow imports from URLs whose host is a loopback, private, link-local or reserved address "
+        "(off by default: a token holder could otherwise make the server fetch from its own network).",
+    ),
+    Setting("import_max_url_bytes", int, 10_000_000_000, "Largest file an import from a URL may download."),
+    Setting("import_url_timeout", float, 60.0, "Seconds an import from a URL waits to connect or for data."),
+    Setting("import_url_max_redirects", int, 5, "Redirects an import from a URL may follow."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -84,6 +118,15 @@ class Config:
     max_threads: int = 0
     max_sql_bytes: int = 256_000
     max_server_memory_ratio: float = 0.7
+    events_rate_limit: int = 5000
+    events_max_body_bytes: int = 10_485_760
+    events_flush_interval: float = 0.5
+    events_flush_bytes: int = 16_777_216
+    events_backlog_bytes: int = 1_073_741_824
+    import_allow_private_urls: bool = False
+    import_max_url_bytes: int = 10_000_000_000
+    import_url_timeout: float = 60.0
+    import_url_max_redirects: int = 5
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
