@@ -73,9 +73,9 @@ def raw_engine(path: Path, rows: int):
 
 
 class Server:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
         self.port = free_port()
-        env = {**os.environ, "TODY_DATA_DIR": str(data_dir), "TODY_LOG_LEVEL": "warning"}
+        env = {**os.environ, "TODY_DATA_DIR": str(data_dir), "TODY_LOG_LEVEL": "warning", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tody", "serve", "--port", str(self.port)],
             env=env,
@@ -84,6 +84,8 @@ class Server:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with status {self.proc.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", "/health")
@@ -122,6 +124,25 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.proc.pid)
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """The process's peak resident set size (VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss(pid: int | str = "self") -> None:
+    """Restart VmHWM from the current RSS (Linux: writing 5 to clear_refs), where allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def timed(fn: Callable[[], object], iterations: int, warmup: int = 5) -> list[float]:
