@@ -49,7 +49,9 @@ async def append_events(call: Call):
     else:
         payload = await blocking(decode_body, raw, **decode_args)
     events = platform.events
-    rec = await blocking(events.target, call.principal, name, payload)
+    rec = events.existing(call.principal, name) or await blocking(
+        events.create, call.principal, name, payload
+    )
     if not payload.strip():
         return json_response({"successful_rows": 0, "quarantined_rows": 0}, headers=headers)
     try:

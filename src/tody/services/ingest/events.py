@@ -172,8 +172,8 @@ class EventsService:
 
     # -- accepting ------------------------------------------------------------------------------
 
-    def target(self, principal: Principal, name: str, payload: bytes) -> DatasourceRecord:
-        """The data source a request appends to, created from the events when missing and allowed."""
+    def existing(self, principal: Principal, name: str) -> DatasourceRecord | None:
+        """The data source a request appends to, if it exists (scopes checked); catalog memory only."""
         if not name:
             raise BadRequest("Missing 'name': the Data Source to append the events to")
         rec = self.catalog.datasource(principal.workspace.id, name)
@@ -186,9 +186,10 @@ class EventsService:
                 f"Data Source '{name}' not found; create it first, or use a token with DATASOURCES:CREATE "
                 "to create it from the events"
             )
-        return self._create(principal, name, payload)
+        return None
 
-    def _create(self, principal: Principal, name: str, payload: bytes) -> DatasourceRecord:
+    def create(self, principal: Principal, name: str, payload: bytes) -> DatasourceRecord:
+        """Create a missing data source with the schema the engine infers from the events."""
         if not count_rows(payload):
             raise BadRequest(f"Data Source '{name}' does not exist and there are no events to infer it from")
         with self._create_lock:  # concurrent first requests: one creates, the others append
