@@ -287,9 +287,13 @@ def ndjson_plan(cols: list[Column], sniff: Sniff) -> Plan:
         ColumnCheck(index=j, column=c, src=exprs.get(j) or _json_path_expr(paths[j]), text=True)
         for j, c in enumerate(cols)
     ]
+    # JSONExtract yields values only from a whole valid document, so a line that starts like an object
+    # and gave any value is valid JSON: isValidJSON (a second parse) runs only on the other lines.
+    parsed = " OR ".join(f"{expr} IS NOT NULL" for expr in dict.fromkeys(exprs.values())) or "0"
     rowerr = (
-        f"multiIf(__empty, 0, NOT isValidJSON(__line), {ROW_INVALID_JSON}, "
-        f"NOT startsWith(trimLeft(__line, ' \\t\\r'), '{{'), {ROW_NOT_OBJECT}, 0)"
+        f"multiIf(__empty, 0, NOT startsWith(trimLeft(__line, ' \\t\\r'), '{{'), "
+        f"if(isValidJSON(__line), {ROW_NOT_OBJECT}, {ROW_INVALID_JSON}), {parsed}, 0, "
+        f"NOT isValidJSON(__line), {ROW_INVALID_JSON}, 0)"
     )
     return Plan(
         fmt="ndjson",
