@@ -347,8 +347,9 @@ def _parquet_plan(engine: Engine, cols: list[Column], source: str) -> Plan:
 # SQL
 
 
-def stage_sql(plan: Plan, from_sql: str) -> str:
-    items = [f"{expr} AS {alias}" for alias, expr in plan.prelude]
+def stage_sql(plan: Plan, from_sql: str, carry: Sequence[tuple[str, str]] = ()) -> str:
+    """The stage rows of `from_sql`; `carry` adds (alias, expression) columns first, as they are."""
+    items = [f"{expr} AS {alias}" for alias, expr in (*carry, *plan.prelude)]
     if plan.empty_sql != "__empty":
         items.append(f"{plan.empty_sql} AS __empty")
     items.append(f"{plan.rowerr_sql} AS __rowerr")
@@ -358,7 +359,7 @@ def stage_sql(plan: Plan, from_sql: str) -> str:
     oks = " AND ".join(f"({chk.ok_sql()})" for chk in plan.checks) or "1"
     items.append(f"(__empty = 0 AND __rowerr = 0 AND {oks}) AS __ok")
     # Raw values are needed for quarantined rows only: NULL them on good rows (smaller blocks).
-    keep = ["__empty", "__rowerr", "__ok"]
+    keep = [alias for alias, _ in carry] + ["__empty", "__rowerr", "__ok"]
     keep += ["if(__ok, '', __line) AS __line"] if plan.fmt == "ndjson" else []
     keep += ["__nf"] if plan.fmt == "csv" else []
     for chk in plan.checks:

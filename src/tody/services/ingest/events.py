@@ -57,7 +57,6 @@ _ROW = re.compile(rb"(?m)^[ \t\r]*[^ \t\r\n]")  # a line with something on it (e
 _SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "short_circuit_function_evaluation": "enable",  # casts run in if() branches of passing rows only
-    "max_threads": 1,  # keeps rowNumberInAllBlocks() in file order
 }
 
 
@@ -82,6 +81,16 @@ class _Pipeline:
     stage: str
     rejects: str
     plan: object
+
+
+def _batch_source(path: Path) -> str:
+    return file_source(path, "LineAsString", "line String", False)
+
+
+def _carry(batch_id_sql: str) -> list[tuple[str, str]]:
+    # The line number in the batch file (exact under parallel parsing; empty lines count) maps rows
+    # back to requests; the batch id goes to the quarantine's c__import_id.
+    return [("__row", "_row_number"), ("__import", batch_id_sql)]
 
 
 def count_rows(payload: bytes) -> int:
@@ -255,10 +264,9 @@ class EventsService:
                 nbytes += len(chunk)
         try:
             self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
-            select = stage_sql(pipeline.plan, file_source(path, "LineAsString", "line String", False))
+            select = stage_sql(pipeline.plan, _batch_source(path), _carry(quote_string(batch_id)))
             self.engine.execute(
-                f"INSERT INTO {pipeline.stage} SELECT rowNumberInAllBlocks() AS __row, "
-                f"{quote_string(batch_id)} AS __import, * FROM ({select})",
+                f"INSERT INTO {pipeline.stage} {select}",
                 settings={**_SETTINGS, "insert_deduplication_token": token},
             )
             res = self.engine.execute(f"SELECT __row, __empty FROM {pipeline.rejects}", "TabSeparated")
@@ -308,10 +316,7 @@ class EventsService:
     def _pipeline(self, workspace: WorkspaceRecord, rec: DatasourceRecord) -> _Pipeline:
         columns = [Column(**c) for c in rec.columns]
         plan = ndjson_plan(input_columns(columns), _NO_BOM)
-        shape = (
-            "SELECT rowNumberInAllBlocks() AS __row, '' AS __import, * FROM "
-            f"({stage_sql(plan, file_source(self._placeholder, 'LineAsString', 'line String', False))})"
-        )
+        shape = stage_sql(plan, _batch_source(self._placeholder), _carry("''"))
         stage_marker = "\x00stage\x00"
         good = good_sql(plan, stage_marker)
         bad = quarantine_select(
