@@ -103,6 +103,14 @@ def staging_leftovers(engine) -> int:
     return count(engine, f"SELECT count() FROM system.tables WHERE database = '{INGEST_DATABASE}'")
 
 
+@pytest.fixture(autouse=True)
+def private_tempdir(tmp_path, monkeypatch):
+    """Imports make their work directories here, so other test processes' imports are not counted."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+
+
 def import_leftovers() -> list[str]:
     return glob.glob(os.path.join(tempfile.gettempdir(), "tody-import-*"))
 
