@@ -220,3 +220,13 @@ def test_events_for_a_dropped_data_source_are_discarded(events, platform):
     assert sql(events, "SELECT id FROM events") == [{"id": 5}]
     left = platform.engine.execute("SELECT name FROM system.tables WHERE database = 'tody_events'", "TSV")
     assert old_id not in left.data.decode()  # its event pipeline went with it
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\n", b"a\n", b" \na\n", b"a\n\nb\n", b"a\n \t\nb\n", b"a\nb\n", b"\r\na\n", b"{}\r\n{}\r\n"],
+)
+def test_count_rows_skips_blank_lines(payload):
+    from tody.services.ingest.events import count_rows
+
+    assert count_rows(payload) == sum(1 for line in payload.split(b"\n") if line.strip(b" \t\r"))

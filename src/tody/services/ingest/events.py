@@ -54,6 +54,7 @@ DEDUP_WINDOW = 10_000  # blocks a table remembers for deduplicating replays
 RESULTS_KEPT = 100_000  # per-request outcomes kept for `wait=true` callers
 _NO_BOM = Sniff(gzip=False, bom=False, head=b"", size=0)
 _ROW = re.compile(rb"(?m)^[ \t\r]*[^ \t\r\n]")  # a line with something on it (empty lines are not rows)
+_BLANK = re.compile(rb"\n[ \t\r]*\n")  # a blank line after the first (a fast scan: it starts with a literal)
 _SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "short_circuit_function_evaluation": "enable",  # casts run in if() branches of passing rows only
@@ -94,7 +95,11 @@ def _carry(batch_id_sql: str) -> list[tuple[str, str]]:
 
 
 def count_rows(payload: bytes) -> int:
-    return len(_ROW.findall(payload))
+    """Lines with something on them, for a payload ending with a newline. Blank lines are rare: look for
+    one first (fast), and count line by line only when there is one (7 ms per 10k lines)."""
+    if payload[:1] in (b" ", b"\t", b"\r", b"\n") or _BLANK.search(payload):
+        return len(_ROW.findall(payload))
+    return payload.count(b"\n")
 
 
 def decode_body(raw: bytes, *, content_encoding: str, fmt: str, max_bytes: int) -> bytes:
