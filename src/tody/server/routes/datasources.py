@@ -10,6 +10,7 @@ from starlette.responses import Response
 from tody.server.auth import Call, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
 from tody.services.errors import BadRequest, Forbidden
+from tody.services.ingest import url_import
 from tody.services.ingest.imports import response
 from tody.services.tokens import DATASOURCES_CREATE
 
@@ -59,7 +60,7 @@ async def create_datasource(call: Call):
     if not name:
         raise BadRequest("Missing 'name': the name of the Data Source")
     if call.params.get("url"):
-        raise BadRequest("Imports from a URL are not available on this server yet; upload the file instead")
+        return await _import_url(call, name, mode, call.params["url"])
     spooled = await _spool_upload(call)
     if spooled is not None:
         return await _import(call, name, mode, *spooled)
@@ -107,7 +108,39 @@ async def _import(call: Call, name: str, mode: str, path: Path, filename: str | 
     finally:
         path.unlink(missing_ok=True)
     call.request.app.state.metrics.rows_ingested.inc(out["result"].rows_stored)
-    return json_response(response(await _described(call, out["datasource"]), out["result"], import_id))
+    described = await _described(call, out["datasource"])
+    return json_response(response(described, out["result"], import_id, out["discarded_rows"]))
+
+
+async def _import_url(call: Call, name: str, mode: str, url: str):
+    """Queue a job that downloads `url` and imports it; answer at once with the job (Tinybird's shape)."""
+    platform = call.platform
+    job, import_id = await blocking(
+        url_import.submit,
+        platform.imports,
+        platform.jobs,
+        call.principal,
+        name,
+        mode,
+        url,
+        call.params,
+        url_import.UrlLimits.from_config(platform.config),
+        on_rows=call.request.app.state.metrics.rows_ingested.inc,
+    )
+    rec = platform.catalog.datasource(call.principal.workspace.id, name)
+    described = job.params["datasource"] if rec is None else await _described(call, rec)
+    body = platform.jobs.describe(job, call.host)
+    return json_response(
+        {
+            "id": job.id,
+            "job_id": job.id,
+            "job_url": body["job_url"],
+            "job": body,
+            "datasource": described,
+            "status": job.status,
+            "import_id": import_id,
+        }
+    )
 
 
 @api("/v0/datasources/{name}.datasource", ["GET"])

@@ -1,8 +1,9 @@
 """Bulk imports through the Data Sources API: append, replace and create-from-file.
 
-The request body is spooled to `<data dir>/jobs/spool/` and handed to `bulk.import_file`, where the
-engine parses it and bad rows go to `<name>_quarantine`. A replace imports into a staging table and
-swaps it in with `EXCHANGE TABLES`, so readers see the old rows or the new ones, never neither.
+The request body (or a file downloaded from a URL, url_import.py) is spooled to `<data dir>/jobs/spool/`
+and handed to `bulk.import_file`, where the engine parses it and bad rows go to `<name>_quarantine`.
+A replace imports into a staging table and swaps it in with `EXCHANGE TABLES`, so readers see the old
+rows or the new ones, never neither.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,10 @@ from tody.services.errors import BadRequest
 from tody.services.ingest.bulk import ImportResult, cleanup_staging, import_file
 from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
 from tody.services.ingest.quarantine import ensure_quarantine_table
+from tody.services.names import validate_name
 from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
+
+MODES = ("create", "append", "replace")
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -57,6 +62,18 @@ def dialect_of(params: Mapping[str, str]) -> CsvDialect | None:
         raise BadRequest(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class ImportPlan:
+    """An import checked before its data is read."""
+
+    name: str
+    mode: str
+    rec: DatasourceRecord | None  # None: the import creates the data source from the file
+    fmt: str
+    dialect: CsvDialect | None
+    condition: str | None  # replace_condition as the SQL gate regenerated it
+
+
 class ImportService:
     def __init__(self, engine: Engine, datasources: DatasourceService, spool_dir: Path):
         self.engine = engine
@@ -72,6 +89,24 @@ class ImportService:
     def spool_path(self, import_id: str) -> Path:
         return self.spool_dir / f"{import_id}.data"
 
+    def prepare(
+        self, principal: Principal, name: str, mode: str, params: Mapping[str, str], filename: str | None
+    ) -> ImportPlan:
+        """Check an import before any byte is read: mode, format, dialect, scopes."""
+        if mode not in MODES:
+            raise BadRequest(f"Unknown mode '{mode}': use create, append or replace")
+        fmt = format_of(params, filename)
+        dialect = dialect_of(params)
+        rec = self.datasources.catalog.datasource(principal.workspace.id, name)
+        if mode == "create" or rec is None:
+            if rec is not None:
+                raise BadRequest(f"Data Source '{name}' already exists; use mode=append or mode=replace")
+            principal.require(DATASOURCES_CREATE)
+            validate_name(name, "Data Source")
+        elif not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
+            principal.require(DATASOURCES_APPEND, rec.name)
+        return ImportPlan(name, mode, rec, fmt, dialect, None)
+
     def run(
         self,
         principal: Principal,
@@ -81,35 +116,36 @@ class ImportService:
         params: Mapping[str, str],
         filename: str | None,
         import_id: str,
+        *,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
-        fmt = format_of(params, filename)
-        dialect = dialect_of(params)
+        """Import the spool file at `path`. Returns the data source, the `ImportResult` and the rows a
+        `replace_condition` left out (`discarded_rows`)."""
+        plan = self.prepare(principal, name, mode, params, filename)
         workspace = principal.workspace
-        rec = self.datasources.catalog.datasource(workspace.id, name)
-        if mode == "create" or rec is None:
-            if rec is not None:
-                raise BadRequest(f"Data Source '{name}' already exists; use mode=append or mode=replace")
-            principal.require(DATASOURCES_CREATE)
-            rec = self._create_from_file(principal, name, path, fmt, dialect)
-        else:
-            if not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
-                principal.require(DATASOURCES_APPEND, rec.name)
+        rec = plan.rec or self._create_from_file(principal, name, path, plan.fmt, plan.dialect)
+        event = "partial_replace" if plan.condition else mode if mode != "create" else "append"
+        logged: dict[str, Any] = {"import_id": import_id}
+        if job_id:
+            logged["job_id"] = job_id
+        if plan.condition:
+            logged["options"] = {"replace_condition": params.get("replace_condition", "")}
         started = time.perf_counter()
+        discarded = 0
         try:
-            result = (
-                self._replace(principal, rec, path, fmt, dialect, import_id)
-                if mode == "replace"
-                else self._import(rec, rec.id, path, fmt, dialect, import_id)
-            )
+            if mode == "replace":
+                result, discarded = self._replace(principal, rec, path, plan, import_id)
+            else:
+                result = self._import(rec, rec.id, path, plan.fmt, plan.dialect, import_id)
         except ImportFormatError as exc:
-            self.datasources.log_operation(workspace, rec, mode, started, import_id=import_id, error=str(exc))
+            self.datasources.log_operation(workspace, rec, event, started, **logged, error=str(exc))
             raise BadRequest(str(exc)) from None
         self.datasources.log_operation(
             workspace,
             rec,
-            mode if mode != "create" else "append",
+            event,
             started,
-            import_id=import_id,
+            **logged,
             rows=result.rows_stored,
             rows_quarantine=result.rows_quarantined,
             error=result.error if result.rows_stored == 0 and result.rows_received else None,
@@ -117,7 +153,7 @@ class ImportService:
             written_rows_quarantine=result.rows_quarantined,
             read_bytes=result.bytes_received,
         )
-        return {"datasource": rec, "result": result}
+        return {"datasource": rec, "result": result, "discarded_rows": discarded}
 
     def _import(
         self, rec: DatasourceRecord, table: str, path: Path, fmt: str, dialect, import_id: str
@@ -129,30 +165,41 @@ class ImportService:
             self.engine, database, table, columns, path, fmt, import_id=import_id, csv_dialect=dialect
         )
 
-    def _replace(self, principal, rec, path, fmt, dialect, import_id) -> ImportResult:
-        """Import into a staging copy, then swap it in atomically."""
+    def _replace(
+        self, principal: Principal, rec: DatasourceRecord, path: Path, plan: ImportPlan, import_id: str
+    ) -> tuple[ImportResult, int]:
+        """Import into a staging copy, then swap it in atomically. Returns the result and the number of
+        incoming rows left out (none yet)."""
         database = principal.workspace.database
         db = quote_identifier(database)
         staging = f"{rec.id}_staging_{uuid.uuid4().hex[:8]}"
         self.engine.execute(
             f"CREATE TABLE {db}.{quote_identifier(staging)} AS {db}.{quote_identifier(rec.id)}"
         )
+        discarded = 0
         try:
             columns = [Column(**c) for c in rec.columns]
             ensure_quarantine_table(self.engine, database, rec.id, columns)
             ensure_quarantine_table(self.engine, database, staging, columns)
             result = import_file(
-                self.engine, database, staging, columns, path, fmt, import_id=import_id, csv_dialect=dialect
+                self.engine,
+                database,
+                staging,
+                columns,
+                path,
+                plan.fmt,
+                import_id=import_id,
+                csv_dialect=plan.dialect,
             )
             if result.rows_received and not result.rows_stored and result.error:
-                return result  # nothing usable arrived: keep the current rows
+                return result, 0  # nothing usable arrived: keep the current rows
             self.engine.execute(
                 f"EXCHANGE TABLES {db}.{quote_identifier(rec.id)} AND {db}.{quote_identifier(staging)}"
             )
             quarantine = quote_identifier(rec.id + "_quarantine")
             staged_quarantine = quote_identifier(staging + "_quarantine")
             self.engine.execute(f"INSERT INTO {db}.{quarantine} SELECT * FROM {db}.{staged_quarantine}")
-            return result
+            return result, discarded
         finally:
             self.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_identifier(staging)} SYNC")
             self.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_identifier(staging + '_quarantine')} SYNC")
@@ -173,7 +220,7 @@ def _column_text(c: Column) -> str:
     return text
 
 
-def response(datasource: dict, result: ImportResult, import_id: str) -> dict[str, Any]:
+def response(datasource: dict, result: ImportResult, import_id: str, discarded: int = 0) -> dict[str, Any]:
     """The body Tinybird answers to a file import."""
     body: dict[str, Any] = {
         "import_id": import_id,
@@ -191,6 +238,12 @@ def response(datasource: dict, result: ImportResult, import_id: str) -> dict[str
         body["warnings"] = [
             result.error or f"{result.rows_quarantined} row(s) went to {datasource['name']}_quarantine"
         ]
+    if discarded:
+        # rows outside replace_condition are not imported; say so, as for quarantined rows
+        body["discarded_rows"] = discarded
+        body.setdefault("warnings", []).append(
+            f"{discarded} row(s) did not match replace_condition and were not imported"
+        )
     if result.rows_received and not result.rows_stored and result.error:
         body["error"] = result.error
         body["errors"] = [result.error]
