@@ -1,4 +1,4 @@
-"""`tody datasource`: list and create Data Sources."""
+"""`tody datasource`: list, create, import into (a file or a URL), truncate, delete rows."""
 
 from __future__ import annotations
 
@@ -105,36 +105,69 @@ def _wait(client: Client, job_id: str, timeout: float = 3600.0) -> dict:
             time.sleep(0.5)
 
 
-@datasource.command("append")
-@click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+def _file_or_url(ctx: click.Context, param: click.Parameter, value: str) -> str | Path:
+    if value.startswith(("http://", "https://")):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise click.BadParameter(f"'{value}' is neither a file nor an http(s):// URL")
+    return path
+
+
+FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["csv", "ndjson", "parquet"]), help="Default: from the extension."
 )
+WAIT = click.option("--wait", is_flag=True, help="For a URL: wait for the import job and print its result.")
+
+
+@datasource.command("append")
+@click.argument("name")
+@click.argument("source", metavar="FILE_OR_URL", callback=_file_or_url)
+@FORMAT
+@WAIT
 @client_options
-def append(name: str, file: Path, fmt: str | None, host: str, token: str | None) -> None:
-    """Append the rows of FILE (CSV, NDJSON or Parquet; gzip or not) to Data Source NAME."""
-    _upload(name, file, fmt, "append", host, token)
+def append(name: str, source: str | Path, fmt: str | None, wait: bool, host: str, token: str | None) -> None:
+    """Append the rows of FILE_OR_URL (CSV, NDJSON or Parquet; gzip or not) to Data Source NAME.
+
+    A local file is uploaded; for an http(s):// URL the server downloads it in a job."""
+    _import(name, source, fmt, "append", wait, host, token)
 
 
 @datasource.command("replace")
 @click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "ndjson", "parquet"]), help="Default: from the extension."
-)
+@click.argument("source", metavar="FILE_OR_URL", callback=_file_or_url)
+@FORMAT
+@WAIT
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @client_options
-def replace(name: str, file: Path, fmt: str | None, yes: bool, host: str, token: str | None) -> None:
-    """Replace every row of Data Source NAME with the rows of FILE (atomically)."""
+def replace(
+    name: str, source: str | Path, fmt: str | None, wait: bool, yes: bool, host: str, token: str | None
+) -> None:
+    """Replace every row of Data Source NAME with the rows of FILE_OR_URL (atomically)."""
+    shown = source.name if isinstance(source, Path) else source
     if not yes:
-        click.confirm(f"Replace every row of '{name}' with {file.name}?", abort=True)
-    _upload(name, file, fmt, "replace", host, token)
+        click.confirm(f"Replace every row of '{name}' with {shown}?", abort=True)
+    _import(name, source, fmt, "replace", wait, host, token)
 
 
-def _upload(name: str, file: Path, fmt: str | None, mode: str, host: str, token: str | None) -> None:
+def _import(
+    name: str, source: str | Path, fmt: str | None, mode: str, wait: bool, host: str, token: str | None
+) -> None:
     client = Client(host, token)
     params = {"name": name, "mode": mode, **({"format": fmt} if fmt else {})}
+    if isinstance(source, Path):
+        _report(name, mode, _upload(client, source, params))
+        return
+    body = client.json("POST", "/v0/datasources", data={**params, "url": source})
+    click.echo(f"Import job {body['job_id']} started")
+    if wait:
+        job = _wait(client, body["job_id"])
+        if job["status"] != "done":
+            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
+        _report(name, mode, job)
+
+
+def _upload(client: Client, file: Path, params: dict[str, str]) -> dict:
     size = file.stat().st_size
     with Progress(*Progress.get_default_columns(), transient=True) as progress:
         task = progress.add_task(f"uploading {file.name}", total=size)
@@ -145,7 +178,7 @@ def _upload(name: str, file: Path, fmt: str | None, mode: str, host: str, token:
                     progress.advance(task, len(chunk))
                     yield chunk
 
-        body = client.json(
+        return client.json(
             "POST",
             "/v0/datasources",
             params={**params, "filename": file.name},
@@ -153,6 +186,10 @@ def _upload(name: str, file: Path, fmt: str | None, mode: str, host: str, token:
             headers={"Content-Type": "application/octet-stream"},
             timeout=None,
         )
+
+
+def _report(name: str, mode: str, body: dict) -> None:
+    """Print an import's result (the upload's answer or the finished job: the same fields)."""
     rows, quarantined = body.get("rows", 0), body.get("quarantine_rows", 0)
     click.echo(
         f"{rows} row(s) {'appended to' if mode == 'append' else 'now in'} '{name}'"
