@@ -72,3 +72,39 @@ def test_private_urls_are_refused_and_bad_paths_are_usage_errors(live_server, wo
     assert res.exit_code == 1 and "HTTP 400" in res.output and "private" in res.output
     res = run(live_server, workspace_token, "datasource", "append", "ev", "no/such/file.csv")
     assert res.exit_code == 2 and "neither a file nor an http(s):// URL" in res.output
+
+
+def test_replace_with_a_sql_condition(live_server, workspace_token, tmp_path, file_server, private_urls):
+    create(live_server, workspace_token)
+    first = tmp_path / "rows.csv"
+    first.write_text("1,a\n2,b\n3,c\n")
+    assert run(live_server, workspace_token, "datasource", "append", "ev", str(first)).exit_code == 0
+    (tmp_path / "new.csv").write_text("2,B\n9,Z\n")
+    res = run(
+        live_server,
+        workspace_token,
+        "datasource",
+        "replace",
+        "ev",
+        str(tmp_path / "new.csv"),
+        "--sql-condition",
+        "id = 2",
+        "--yes",
+    )
+    assert res.exit_code == 0, res.output
+    res = run(live_server, workspace_token, "sql", "SELECT id, name FROM ev ORDER BY id")
+    assert orjson.loads(res.output)["data"] == [
+        {"id": 1, "name": "a"},
+        {"id": 2, "name": "B"},
+        {"id": 3, "name": "c"},
+    ]
+    (file_server.dir / "more.csv").write_text("3,C\n")
+    args = ["datasource", "replace", "ev", file_server.url("more.csv"), "--sql-condition", "id >= 3"]
+    res = run(live_server, workspace_token, *args, "--wait", "--yes")
+    assert res.exit_code == 0, res.output
+    res = run(live_server, workspace_token, "sql", "SELECT id, name FROM ev ORDER BY id")
+    assert [r["name"] for r in orjson.loads(res.output)["data"]] == ["a", "B", "C"]
+    res = run(
+        live_server, workspace_token, *args[:3], str(tmp_path / "new.csv"), "--sql-condition", "nope", "--yes"
+    )
+    assert res.exit_code == 1 and "replace_condition" in res.output and "HTTP 400" in res.output

@@ -1,4 +1,4 @@
-"""`tody datasource`: list, create, import into (a file or a URL), truncate, delete rows."""
+"""`tody datasource`: list, create, import into (file or URL, full or partial replace), truncate, delete rows."""
 
 from __future__ import annotations
 
@@ -137,24 +137,45 @@ def append(name: str, source: str | Path, fmt: str | None, wait: bool, host: str
 @click.argument("name")
 @click.argument("source", metavar="FILE_OR_URL", callback=_file_or_url)
 @FORMAT
+@click.option(
+    "--sql-condition",
+    help="Replace only the rows matching this SQL condition (incoming rows that do not match are left out).",
+)
 @WAIT
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @client_options
 def replace(
-    name: str, source: str | Path, fmt: str | None, wait: bool, yes: bool, host: str, token: str | None
+    name: str,
+    source: str | Path,
+    fmt: str | None,
+    sql_condition: str | None,
+    wait: bool,
+    yes: bool,
+    host: str,
+    token: str | None,
 ) -> None:
-    """Replace every row of Data Source NAME with the rows of FILE_OR_URL (atomically)."""
+    """Replace the rows of Data Source NAME with the rows of FILE_OR_URL (atomically): all of them, or
+    those matching --sql-condition."""
     shown = source.name if isinstance(source, Path) else source
     if not yes:
-        click.confirm(f"Replace every row of '{name}' with {shown}?", abort=True)
-    _import(name, source, fmt, "replace", wait, host, token)
+        which = f"the rows of '{name}' where {sql_condition}" if sql_condition else f"every row of '{name}'"
+        click.confirm(f"Replace {which} with {shown}?", abort=True)
+    extra = {"replace_condition": sql_condition} if sql_condition else {}
+    _import(name, source, fmt, "replace", wait, host, token, extra)
 
 
 def _import(
-    name: str, source: str | Path, fmt: str | None, mode: str, wait: bool, host: str, token: str | None
+    name: str,
+    source: str | Path,
+    fmt: str | None,
+    mode: str,
+    wait: bool,
+    host: str,
+    token: str | None,
+    extra: dict[str, str] | None = None,
 ) -> None:
     client = Client(host, token)
-    params = {"name": name, "mode": mode, **({"format": fmt} if fmt else {})}
+    params = {"name": name, "mode": mode, **({"format": fmt} if fmt else {}), **(extra or {})}
     if isinstance(source, Path):
         _report(name, mode, _upload(client, source, params))
         return

@@ -3,7 +3,8 @@
 The request body (or a file downloaded from a URL, url_import.py) is spooled to `<data dir>/jobs/spool/`
 and handed to `bulk.import_file`, where the engine parses it and bad rows go to `<name>_quarantine`.
 A replace imports into a staging table and swaps it in with `EXCHANGE TABLES`, so readers see the old
-rows or the new ones, never neither.
+rows or the new ones, never neither; with `replace_condition` only the matching rows are replaced
+(partial.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from tody.catalog.store import DatasourceRecord
 from tody.engine.base import Engine, quote_identifier
 from tody.engine.ddl import Column
 from tody.services.datasources import DatasourceService
-from tody.services.errors import BadRequest
+from tody.services.errors import BadRequest, NotFound
 from tody.services.ingest.bulk import ImportResult, cleanup_staging, import_file
 from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
+from tody.services.ingest.partial import check_condition, replace_matching
 from tody.services.ingest.quarantine import ensure_quarantine_table
 from tody.services.names import validate_name
 from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
@@ -92,7 +94,7 @@ class ImportService:
     def prepare(
         self, principal: Principal, name: str, mode: str, params: Mapping[str, str], filename: str | None
     ) -> ImportPlan:
-        """Check an import before any byte is read: mode, format, dialect, scopes."""
+        """Check an import before any byte is read: mode, format, dialect, scopes, replace_condition."""
         if mode not in MODES:
             raise BadRequest(f"Unknown mode '{mode}': use create, append or replace")
         fmt = format_of(params, filename)
@@ -105,7 +107,14 @@ class ImportService:
             validate_name(name, "Data Source")
         elif not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
             principal.require(DATASOURCES_APPEND, rec.name)
-        return ImportPlan(name, mode, rec, fmt, dialect, None)
+        condition = (params.get("replace_condition") or "").strip() or None
+        if condition is not None:
+            if mode != "replace":
+                raise BadRequest("replace_condition works with mode=replace only")
+            if rec is None:
+                raise NotFound(f"Data Source '{name}' not found: replace_condition needs an existing one")
+            condition = check_condition(self.engine, principal.workspace.database, rec, condition)
+        return ImportPlan(name, mode, rec, fmt, dialect, condition)
 
     def run(
         self,
@@ -168,8 +177,9 @@ class ImportService:
     def _replace(
         self, principal: Principal, rec: DatasourceRecord, path: Path, plan: ImportPlan, import_id: str
     ) -> tuple[ImportResult, int]:
-        """Import into a staging copy, then swap it in atomically. Returns the result and the number of
-        incoming rows left out (none yet)."""
+        """Import into a staging copy, then swap it in atomically (all rows), or replace the rows
+        matching `replace_condition` partition by partition (partial.py). Returns the result and the
+        number of incoming rows the condition left out."""
         database = principal.workspace.database
         db = quote_identifier(database)
         staging = f"{rec.id}_staging_{uuid.uuid4().hex[:8]}"
@@ -193,9 +203,14 @@ class ImportService:
             )
             if result.rows_received and not result.rows_stored and result.error:
                 return result, 0  # nothing usable arrived: keep the current rows
-            self.engine.execute(
-                f"EXCHANGE TABLES {db}.{quote_identifier(rec.id)} AND {db}.{quote_identifier(staging)}"
-            )
+            if plan.condition:
+                kept = replace_matching(self.engine, database, rec.id, staging, plan.condition)
+                discarded = result.rows_stored - kept
+                result = replace(result, rows_stored=kept)
+            else:
+                self.engine.execute(
+                    f"EXCHANGE TABLES {db}.{quote_identifier(rec.id)} AND {db}.{quote_identifier(staging)}"
+                )
             quarantine = quote_identifier(rec.id + "_quarantine")
             staged_quarantine = quote_identifier(staging + "_quarantine")
             self.engine.execute(f"INSERT INTO {db}.{quarantine} SELECT * FROM {db}.{staged_quarantine}")
