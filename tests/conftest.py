@@ -39,6 +39,8 @@ def platform(tmp_path_factory, engine):
     p = Platform.open(config, engine=engine)
     yield p
     p.events.close()
+    p.jobs.close()
+    p.stats.close()  # before the engine fixture closes the engine
     p.catalog.close()
     p.lock.release()
 

@@ -104,3 +104,18 @@ def test_import_errors_are_400(client):
     assert res.status_code == 400 and "needs data" in res.json()["error"]
     res = client.post("/v0/datasources?name=events&mode=append&url=http://127.0.0.1:9/x.csv")
     assert res.status_code == 400
+
+
+def test_replace_staging_tables_left_by_a_crash_are_dropped_at_start(client, platform, workspace, tmp_path):
+    from tody.services.ingest.imports import ImportService
+
+    assert client.post("/v0/datasources", data={"name": "events", "schema": SCHEMA}).status_code == 200
+    rec = platform.catalog.datasource(workspace.id, "events")
+    db = workspace.database
+    for leftover in (f"{rec.id}_staging_0a1b2c3d", f"{rec.id}_partial_0a1b2c3d_quarantine"):
+        platform.engine.execute(f"CREATE TABLE {db}.{leftover} AS {db}.{rec.id}")
+    ImportService(platform.engine, platform.datasources, tmp_path / "spool")
+    left = platform.engine.execute(
+        f"SELECT name FROM system.tables WHERE database = '{db}'", "TSV"
+    ).data.decode()
+    assert sorted(left.split()) == sorted([rec.id, f"{rec.id}_quarantine"])

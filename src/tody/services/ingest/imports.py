@@ -85,8 +85,22 @@ class ImportService:
         # One process owns the data directory: at start, nothing is importing, so whatever staging
         # tables or spool files exist were left by a crash.
         cleanup_staging(engine, older_than=0)
+        self._drop_replace_leftovers()
         for leftover in spool_dir.iterdir():
             leftover.unlink(missing_ok=True)
+
+    def _drop_replace_leftovers(self) -> None:
+        """Staging copies a replace makes next to its table (`<id>_staging_<hex>`, `<id>_partial_<hex>`)."""
+        res = self.engine.execute(
+            "SELECT database, name FROM system.tables WHERE startsWith(database, 'w_') "
+            "AND match(name, '^t_[0-9a-f]+_(staging|partial)_[0-9a-f]{8}(_quarantine)?$')",
+            "TabSeparatedRaw",
+        )
+        for line in res.data.decode().splitlines():
+            database, name = line.split("\t")
+            self.engine.execute(
+                f"DROP TABLE IF EXISTS {quote_identifier(database)}.{quote_identifier(name)} SYNC"
+            )
 
     def spool_path(self, import_id: str) -> Path:
         return self.spool_dir / f"{import_id}.data"
