@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tody.catalog.store import Catalog, NodeRecord, PipeRecord, utcnow
@@ -24,7 +24,16 @@ from tody.services.tokens import PIPES_CREATE, PIPES_DROP, PIPES_READ, READ_ALL,
 from tody.sql.gate import SQLGateError, tables_read
 from tody.sql.templates import TemplateError, TemplateHTTPError, is_template, params, render
 
-SUPPORTED_TYPES = {None, "standard", "endpoint"}
+SUPPORTED_TYPES = {None, "standard", "endpoint", "materialized", "copy"}
+# What a typed node keeps in NodeRecord.options besides params and dependencies.
+_TYPE_OPTIONS = {
+    "materialized": ("datasource", "engine"),
+    "copy": ("target_datasource", "copy_schedule", "copy_mode"),
+}
+
+CheckHook = Callable[[Principal, PipeRecord], None]
+SaveHook = Callable[[Principal, PipeRecord | None, PipeRecord], None]
+DropHook = Callable[[Principal, PipeRecord], None]
 
 
 class PipeService:
@@ -32,6 +41,10 @@ class PipeService:
         self.catalog = catalog
         self.compiler = compiler
         datasources.dependency_checks.append(self._pipes_reading)
+        # Node kinds beyond SQL (materialized views, copies) plug in here:
+        self.check_hooks: list[CheckHook] = []  # before a pipe is stored; raise BadRequest to refuse
+        self.save_hooks: list[SaveHook] = []  # after it is stored (old version or None, new version)
+        self.drop_hooks: list[DropHook] = []  # before it is deleted
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -54,7 +67,7 @@ class PipeService:
             "id": pipe.id,
             "name": pipe.name,
             "description": pipe.description,
-            "type": "endpoint" if endpoint else "default",
+            "type": pipe_type(pipe),
             "endpoint": endpoint.id if endpoint else None,
             "created_at": pipe.created_at.strftime(TIMESTAMP),
             "updated_at": pipe.updated_at.strftime(TIMESTAMP),
@@ -69,14 +82,14 @@ class PipeService:
 
     def describe_node(self, pipe: PipeRecord, node: NodeRecord) -> dict[str, Any]:
         node_type = "endpoint" if node.id == pipe.endpoint_node_id else node.type
-        return {
+        out = {
             "id": node.id,
             "name": node.name,
             "sql": node.sql,
             "description": node.description,
             "type": node_type,
             "node_type": node_type,
-            "materialized": None,
+            "materialized": node.options.get("datasource") if node.type == "materialized" else None,
             "cluster": None,
             "tags": {},
             "version": 0,
@@ -88,17 +101,25 @@ class PipeService:
             "created_at": node.created_at.strftime(TIMESTAMP),
             "updated_at": node.updated_at.strftime(TIMESTAMP),
         }
+        for key in _TYPE_OPTIONS.get(node.type, ()):
+            out[key] = node.options.get(key)
+        return out
 
     def datafile(self, pipe: PipeRecord) -> str:
-        nodes = [
-            NodeFile(
+        nodes = []
+        for n in pipe.nodes:
+            typed = n.type if n.type in _TYPE_OPTIONS else None
+            node = NodeFile(
                 name=n.name,
                 sql=n.sql,
                 description=n.description or None,
-                type="endpoint" if n.id == pipe.endpoint_node_id else None,
+                type="endpoint" if n.id == pipe.endpoint_node_id else typed,
             )
-            for n in pipe.nodes
-        ]
+            for key in _TYPE_OPTIONS.get(n.type, ()):
+                value = n.options.get(key)
+                if value:
+                    setattr(node, key, dict(value) if key == "engine" else value)
+            nodes.append(node)
         return render_pipe(PipeFile(nodes=nodes, description=pipe.description or None))
 
     # -- writing --------------------------------------------------------------------------------
@@ -170,6 +191,8 @@ class PipeService:
         ]
         if users:
             raise Conflict(f"Pipe '{pipe.name}' is read by {', '.join(sorted(users))}; remove those first")
+        for hook in self.drop_hooks:
+            hook(principal, pipe)
         self.catalog.delete_pipe(pipe.id)
 
     def add_node(self, principal: Principal, pipe: PipeRecord, node: NodeFile) -> PipeRecord:
@@ -230,11 +253,16 @@ class PipeService:
             raise BadRequest(f"Node '{node.name}' cannot have the same name as its pipe")
         if node.type not in SUPPORTED_TYPES:
             raise BadRequest(
-                f"Node '{node.name}' is of type '{node.type}'; this server publishes endpoints only so far "
-                "(materialized views and copy pipes are not available yet)"
+                f"Node '{node.name}' is of type '{node.type}'; this server has endpoint, materialized and "
+                "copy nodes (sink and stream nodes are not available)"
             )
         now = utcnow()
         sql = normalise_sql(node.sql)
+        options = _analyse(sql, node.name)
+        for key in _TYPE_OPTIONS.get(node.type or "", ()):
+            value = getattr(node, key)
+            if value:
+                options[key] = dict(value) if key == "engine" else value
         return NodeRecord(
             id="t_" + uuid.uuid4().hex,
             pipe_id=pipe.id,
@@ -242,8 +270,8 @@ class PipeService:
             name=node.name,
             sql=sql,
             description=node.description or "",
-            type="standard",
-            options=_analyse(sql, node.name),
+            type=node.type if node.type in _TYPE_OPTIONS else "standard",
+            options=options,
             created_at=now,
             updated_at=now,
         )
@@ -266,13 +294,25 @@ class PipeService:
                     exc.message if exc.message.startswith("[node") else f"[node {node.name}] {exc.message}"
                 )
                 raise BadRequest(message) from None
+        for check in self.check_hooks:
+            check(principal, pipe)
+        old = self.catalog.pipe(workspace.id, pipe.id)
         self.catalog.save_pipe(pipe)
         saved = self.catalog.pipe(workspace.id, pipe.name)
         assert saved is not None
+        for hook in self.save_hooks:
+            hook(principal, old, saved)
         return saved
 
     def _pipes_reading(self, workspace, datasource) -> list[str]:
         return [p.name for p in self.catalog.pipes(workspace.id).values() if datasource.name in _reads(p)]
+
+
+def pipe_type(pipe: PipeRecord) -> str:
+    """endpoint, materialized, copy, or default (no typed node)."""
+    if pipe.endpoint_node_id:
+        return "endpoint"
+    return next((n.type for n in pipe.nodes if n.type in _TYPE_OPTIONS), "default")
 
 
 def _reads(pipe: PipeRecord) -> set[str]:
