@@ -70,6 +70,7 @@ class Compiler:
         key = (
             "sql",
             principal.token.id,
+            principal.scopes,  # a token's scopes, or those a service compiles with (materialized views)
             self.catalog.generation,
             sql,
             pipe.id if pipe else None,
@@ -98,6 +99,7 @@ class Compiler:
         key = (
             "node",
             principal.token.id,
+            principal.scopes,  # a token's scopes, or those a service compiles with (materialized views)
             self.catalog.generation,
             pipe.id,
             node_name,

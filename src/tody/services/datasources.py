@@ -33,6 +33,7 @@ from tody.engine.ddl import (
     validate_engine,
 )
 from tody.services.errors import BadRequest, Conflict, NotFound
+from tody.services.ingest.hold import IngestHold
 from tody.services.ingest.quarantine import quarantine_table_sql
 from tody.services.names import validate_name
 from tody.services.stats import StatsWriter
@@ -57,6 +58,7 @@ class DatasourceService:
         self.ops = ops  # where operations are recorded (tinybird.datasources_ops_log)
         self.dependency_checks: list[DependencyCheck] = []
         self.drop_hooks: list[Callable[[DatasourceRecord], None]] = []  # run after a data source is dropped
+        self.hold = IngestHold()  # every insert into a data source runs inside hold.writing()
 
     def log_operation(
         self,

@@ -245,6 +245,11 @@ class PipeService:
             dataclasses.replace(pipe, endpoint_node_id=node.id if node else None, updated_at=utcnow()),
         )
 
+    def save(self, principal: Principal, pipe: PipeRecord) -> PipeRecord:
+        """Store a changed pipe (node kinds use this to change a node's type)."""
+        principal.require(PIPES_CREATE)
+        return self._save(principal, dataclasses.replace(pipe, updated_at=utcnow()))
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _new_node(self, pipe: PipeRecord, node: NodeFile, position: int) -> NodeRecord:

@@ -22,6 +22,7 @@ from tody.services.errors import ServiceError
 from tody.services.ingest.events import EventsService
 from tody.services.ingest.imports import ImportService
 from tody.services.jobs import JobService
+from tody.services.materialized import MaterializedViews
 from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
@@ -87,6 +88,7 @@ class Platform:
     imports: ImportService
     events: EventsService
     events_limiter: RateLimiter
+    materialized: MaterializedViews
     lock: DataDirLock
 
     @classmethod
@@ -119,6 +121,8 @@ class Platform:
         datasources = DatasourceService(catalog, engine, writer)
         query = QueryService(catalog, engine, compiler)
         pipes = PipeService(catalog, compiler, datasources)
+        jobs = JobService(catalog)
+        materialized = MaterializedViews(catalog, engine, compiler, datasources, pipes, jobs)
         try:
             events = EventsService(
                 catalog,
@@ -148,10 +152,11 @@ class Platform:
             endpoints=EndpointService(pipes, compiler, query),
             openapi=OpenAPIService(pipes, compiler, engine),
             stats=writer,
-            jobs=JobService(catalog),
+            jobs=jobs,
             imports=ImportService(engine, datasources, data_dir / "jobs" / "spool"),
             events=events,
             events_limiter=RateLimiter(config.events_rate_limit),
+            materialized=materialized,
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)

@@ -51,8 +51,41 @@ async def create_pipe(call: Call):
     text = None if body is not None else await _text_body(call)
     name, spec = svc.from_request(call.params.get("name"), body, text, call.params)
     force = call.params.flag("force")
-    pipe = await blocking(svc.create, call.principal, spec, name or "", force=force)
-    return json_response(svc.describe(pipe, call.host))
+    views = call.platform.materialized
+    targets = {n.datasource for n in spec.nodes if n.type == "materialized" and n.datasource}
+    existed = {t for t in targets if call.platform.catalog.datasource(call.principal.workspace.id, t)}
+    populate = call.params.flag("populate") and bool(targets)
+
+    def create():
+        if not populate:
+            return svc.create(call.principal, spec, name or "", force=force)
+        with views.deferring(name or ""):  # the populate job creates the view, so no row counts twice
+            return svc.create(call.principal, spec, name or "", force=force)
+
+    pipe = await blocking(create)
+    out = svc.describe(pipe, call.host)
+    if targets:
+        target = next(iter(targets))
+        out["datasource"] = {"name": target}
+        out["created_datasource"] = target not in existed
+    if populate:
+        node = next(n for n in pipe.nodes if n.type == "materialized")
+        job = await blocking(views.populate, call.principal, pipe, node, **populate_options(call))
+        out["job"] = call.platform.jobs.describe(job, call.host)
+    return json_response(out)
+
+
+def populate_options(call: Call) -> dict:
+    subset = call.params.get("populate_subset")
+    try:
+        fraction = float(subset) if subset else None
+    except ValueError:
+        raise BadRequest(f"populate_subset must be a number between 0 and 1, got '{subset}'") from None
+    return {
+        "condition": call.params.get("populate_condition") or None,
+        "truncate": call.params.flag("truncate"),
+        "subset": fraction,
+    }
 
 
 @api("/v0/pipes/openapi.json", ["GET"])
@@ -136,7 +169,7 @@ async def add_node(call: Call):
 async def update_node(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
-    node = _node(pipe, call.path("node"))
+    node = find_node(pipe, call.path("node"))
     pipe = await blocking(svc.update_node, call.principal, pipe, node, await _node_fields(call))
     return json_response(svc.describe_node(pipe, pipe.node(node.id)))
 
@@ -145,7 +178,7 @@ async def update_node(call: Call):
 async def delete_node(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
-    await blocking(svc.delete_node, call.principal, pipe, _node(pipe, call.path("node")))
+    await blocking(svc.delete_node, call.principal, pipe, find_node(pipe, call.path("node")))
     return Response(status_code=204)
 
 
@@ -153,7 +186,7 @@ async def delete_node(call: Call):
 async def publish(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
-    node = _node(pipe, call.path("node"))
+    node = find_node(pipe, call.path("node"))
     if call.request.method == "DELETE" and pipe.endpoint_node_id != node.id:
         raise BadRequest(f"Node '{node.name}' is not the published endpoint of pipe '{pipe.name}'")
     target = node if call.request.method == "POST" else None
@@ -161,7 +194,7 @@ async def publish(call: Call):
     return json_response(svc.describe(pipe, call.host))
 
 
-def _node(pipe, name_or_id: str):
+def find_node(pipe, name_or_id: str):
     node = pipe.node(name_or_id)
     if node is None:
         raise NotFound(f"Node '{name_or_id}' not found in pipe '{pipe.name}'")

@@ -268,13 +268,14 @@ class EventsService:
                 out.write(chunk)
                 nbytes += len(chunk)
         try:
-            self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
-            select = stage_sql(pipeline.plan, _batch_source(path), _carry(quote_string(batch_id)))
-            self.engine.execute(
-                f"INSERT INTO {pipeline.stage} {select}",
-                settings={**_SETTINGS, "insert_deduplication_token": token},
-            )
-            res = self.engine.execute(f"SELECT __row, __empty FROM {pipeline.rejects}", "TabSeparated")
+            with self.datasources.hold.writing(workspace_id):
+                self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
+                select = stage_sql(pipeline.plan, _batch_source(path), _carry(quote_string(batch_id)))
+                self.engine.execute(
+                    f"INSERT INTO {pipeline.stage} {select}",
+                    settings={**_SETTINGS, "insert_deduplication_token": token},
+                )
+                res = self.engine.execute(f"SELECT __row, __empty FROM {pipeline.rejects}", "TabSeparated")
         finally:
             path.unlink(missing_ok=True)
         rejected = sorted(

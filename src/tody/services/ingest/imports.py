@@ -156,10 +156,11 @@ class ImportService:
         started = time.perf_counter()
         discarded = 0
         try:
-            if mode == "replace":
-                result, discarded = self._replace(principal, rec, path, plan, import_id)
-            else:
-                result = self._import(rec, rec.id, path, plan.fmt, plan.dialect, import_id)
+            with self.datasources.hold.writing(workspace.id):
+                if mode == "replace":
+                    result, discarded = self._replace(principal, rec, path, plan, import_id)
+                else:
+                    result = self._import(rec, rec.id, path, plan.fmt, plan.dialect, import_id)
         except ImportFormatError as exc:
             self.datasources.log_operation(workspace, rec, event, started, **logged, error=str(exc))
             raise BadRequest(str(exc)) from None

@@ -1,0 +1,200 @@
+"""Materialized nodes: engine views into target data sources, populate jobs, chains, checks, unlinking."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+import pytest
+
+SOURCE = "`ts` DateTime `json:$.ts`, `event` String `json:$.event`, `amount` Float64 `json:$.amount`"
+AGG = "`day` Date, `event` String, `total` AggregateFunction(count), `amount_sum` AggregateFunction(sum, Float64)"
+AGG_SQL = (
+    "SELECT toDate(ts) AS day, event, countState() AS total, sumState(amount) AS amount_sum "
+    "FROM events GROUP BY day, event"
+)
+MERGED = (
+    "SELECT event, countMerge(total) AS c, sumMerge(amount_sum) AS s FROM {t} GROUP BY event ORDER BY event"
+)
+DIRECT = "SELECT event, count() AS c, sum(amount) AS s FROM events GROUP BY event ORDER BY event"
+
+
+def ok(res):
+    assert res.status_code < 300, res.text
+    return res.json() if res.content else None
+
+
+def sql(client, q):
+    return ok(client.get("/v0/sql", params={"q": q}))["data"]
+
+
+def rows(start, n):
+    return b"".join(
+        orjson.dumps({"ts": f"2024-05-0{1 + i % 3} 10:00:00", "event": f"e{i % 4}", "amount": i % 97}) + b"\n"
+        for i in range(start, start + n)
+    )
+
+
+def wait_job(client, job_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = ok(client.get(f"/v0/jobs/{job_id}"))
+        if job["status"] in ("done", "error"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture
+def source(client):
+    ok(client.post("/v0/datasources", data={"name": "events", "schema": SOURCE, "engine_sorting_key": "ts"}))
+    ok(
+        client.post(
+            "/v0/datasources",
+            data={
+                "name": "daily",
+                "schema": AGG,
+                "engine": "AggregatingMergeTree",
+                "engine_sorting_key": "day, event",
+            },
+        )
+    )
+    return client
+
+
+def mv_pipe(name="daily_mv", sql=AGG_SQL, target="daily", **extra):
+    node = {"name": "aggregate", "sql": sql, "type": "materialized", "datasource": target, **extra}
+    return {"name": name, "nodes": [node]}
+
+
+def test_live_ingestion_goes_through_the_view(source):
+    out = ok(source.post("/v0/pipes", json=mv_pipe()))
+    assert out["type"] == "materialized" and out["datasource"] == {"name": "daily"}
+    assert out["nodes"][0]["materialized"] == "daily"
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 300)))
+    ok(
+        source.post(
+            "/v0/datasources?name=events&mode=append&format=ndjson", files={"ndjson": ("x", rows(300, 200))}
+        )
+    )
+    assert sql(source, MERGED.format(t="daily")) == sql(source, DIRECT)
+    assert sql(source, "SELECT countMerge(total) AS c FROM daily")[0]["c"] == 500
+
+
+def test_populate_while_ingesting_counts_every_row_once(source, platform):
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 2000)))
+    stop = threading.Event()
+    sent = []
+
+    def ingest():
+        start = 10_000
+        while not stop.is_set():
+            res = source.post("/v0/events?name=events", content=rows(start, 50))
+            assert res.status_code == 202
+            sent.append(start)
+            start += 50
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        out = ok(source.post("/v0/pipes?populate=true", json=mv_pipe()))
+        assert wait_job(source, out["job"]["job_id"])["status"] == "done"
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    events = platform.events
+    events.batcher.wait_flushed(events.wal.last_lsn, timeout=30)
+    assert len(sent) > 2  # rows arrived before, during and after the populate
+    assert sql(source, MERGED.format(t="daily")) == sql(source, DIRECT)
+
+
+def test_population_route_with_condition_and_truncate(source):
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 90)))
+    ok(source.post("/v0/pipes", json=mv_pipe()))  # linked without populate: existing rows are not in it
+    assert sql(source, "SELECT countMerge(total) AS c FROM daily")[0]["c"] == 0
+    job = ok(
+        source.post(
+            "/v0/pipes/daily_mv/nodes/aggregate/population",
+            data={"populate_condition": "toDate(ts) = '2024-05-01'"},
+        )
+    )
+    assert wait_job(source, job["job_id"])["status"] == "done"
+    assert sql(source, "SELECT countMerge(total) AS c FROM daily")[0]["c"] == 30
+    job = ok(source.post("/v0/pipes/daily_mv/nodes/aggregate/population", data={"truncate": "true"}))
+    assert wait_job(source, job["job"]["id"])["status"] == "done"
+    assert sql(source, MERGED.format(t="daily")) == sql(source, DIRECT)
+    bad = source.post("/v0/pipes/daily_mv/nodes/aggregate/population", data={"populate_condition": "x = ("})
+    assert bad.status_code == 400 and "populate_condition" in bad.json()["error"]
+
+
+def test_chains_follow_on_ingest_and_populate(source):
+    ok(source.post("/v0/datasources", data={"name": "big", "schema": SOURCE, "engine_sorting_key": "ts"}))
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 120)))
+    big_only = "SELECT ts, event, amount FROM events WHERE amount >= 10"
+    ok(source.post("/v0/pipes", json=mv_pipe("daily_mv", AGG_SQL.replace("FROM events", "FROM big"))))
+    out = ok(source.post("/v0/pipes?populate=true", json=mv_pipe("big_mv", big_only, "big")))
+    assert wait_job(source, out["job"]["job_id"])["status"] == "done"  # populate cascades into daily
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(120, 80)))
+    want = sql(source, DIRECT.replace("FROM events", "FROM events WHERE amount >= 10"))
+    assert sql(source, MERGED.format(t="daily")) == want
+    assert sql(source, "SELECT count() AS c FROM big")[0]["c"] == sum(r["c"] for r in want)
+
+
+def test_schema_mismatches_are_400_naming_the_column_and_types(source):
+    wrong_type = AGG_SQL.replace("countState() AS total", "count() AS total")
+    res = source.post("/v0/pipes", json=mv_pipe(sql=wrong_type))
+    assert res.status_code == 400
+    assert "'total' is UInt64 in the node but AggregateFunction(count)" in res.json()["error"]
+    res = source.post("/v0/pipes", json=mv_pipe(sql=AGG_SQL.replace("event,", "event, 1 AS extra,")))
+    assert res.status_code == 400 and "'extra'" in res.json()["error"]
+    res = source.post("/v0/pipes", json=mv_pipe(sql=AGG_SQL.replace(", sumState(amount) AS amount_sum", "")))
+    assert res.status_code == 400 and "amount_sum" in res.json()["error"]
+    assert source.get("/v0/pipes/daily_mv").status_code == 404
+
+
+def test_target_created_from_the_node_and_engine_params(source):
+    node = {"engine": "SummingMergeTree", "engine_sorting_key": "event"}
+    summed = "SELECT event, sum(amount) AS total FROM events GROUP BY event"
+    out = ok(source.post("/v0/pipes", json=mv_pipe("sums", summed, "by_event", **node)))
+    assert out["created_datasource"] is True
+    described = ok(source.get("/v0/datasources/by_event"))
+    assert described["engine"]["engine"] == "SummingMergeTree"
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 40)))
+    got = sql(source, "SELECT event, sum(total) AS s FROM by_event GROUP BY event ORDER BY event")
+    assert got == sql(source, "SELECT event, sum(amount) AS s FROM events GROUP BY event ORDER BY event")
+    res = source.post("/v0/pipes", json=mv_pipe("nope", summed, "missing_target"))
+    assert res.status_code == 400 and "ENGINE" in res.json()["error"]
+
+
+def test_dropping_sources_targets_and_nodes_unlinks_cleanly(source, platform, workspace):
+    ok(source.post("/v0/pipes", json=mv_pipe()))
+    for name in ("events", "daily"):
+        res = source.delete(f"/v0/datasources/{name}")
+        assert res.status_code == 409 and res.json()["dependent_pipes"] == ["daily_mv"]
+    ok(source.delete("/v0/pipes/daily_mv/nodes/aggregate/materialization"))
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 10)))
+    assert sql(source, "SELECT count() AS c FROM daily")[0]["c"] == 0  # unlinked: nothing flows
+    ok(source.post("/v0/pipes/daily_mv/nodes/aggregate/materialization", data={"datasource": "daily"}))
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(10, 10)))
+    assert sql(source, "SELECT countMerge(total) AS c FROM daily")[0]["c"] == 10
+    assert source.delete("/v0/datasources/daily?force=true").status_code == 204
+    assert ok(source.get("/v0/pipes/daily_mv"))["nodes"][0]["type"] == "standard"
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(20, 10)))  # still ingests
+    views = platform.engine.execute(
+        f"SELECT count() FROM system.tables WHERE database = '{workspace.database}' AND engine = 'MaterializedView'",
+        "TSV",
+    )
+    assert views.data.strip() == b"0"
+
+
+def test_pipe_datafile_round_trip_and_analysis(source):
+    text = f"NODE aggregate\nSQL >\n    {AGG_SQL}\n\nTYPE materialized\nDATASOURCE daily\n"
+    res = source.post("/v0/pipes?name=from_file", content=text, headers={"Content-Type": "text/plain"})
+    assert res.status_code == 200, res.text
+    assert source.get("/v0/pipes/from_file.pipe").text == text
+    analysis = ok(source.get("/v0/pipes/from_file/nodes/aggregate/analysis", params={"datasource": "daily"}))
+    assert "TYPE materialized" in analysis["analysis"]["pipe"]["datafile"] and analysis["warnings"] == []
+    assert "AggregatingMergeTree" in analysis["analysis"]["datasource"]["datafile"]
