@@ -198,3 +198,20 @@ def test_pipe_datafile_round_trip_and_analysis(source):
     analysis = ok(source.get("/v0/pipes/from_file/nodes/aggregate/analysis", params={"datasource": "daily"}))
     assert "TYPE materialized" in analysis["analysis"]["pipe"]["datafile"] and analysis["warnings"] == []
     assert "AggregatingMergeTree" in analysis["analysis"]["datasource"]["datafile"]
+
+
+def test_a_failing_view_keeps_the_rows_and_says_so(client):
+    ok(client.post("/v0/datasources", data={"name": "nums", "schema": "`n` Int32 `json:$.n`"}))
+    ok(client.post("/v0/datasources", data={"name": "lucky", "schema": "`n` Int32"}))
+    failing = "SELECT n + throwIf(n = 13, 'unlucky number') AS n FROM nums"
+    ok(client.post("/v0/pipes", json=mv_pipe("strict", failing, "lucky")))
+    res = ok(client.post("/v0/events?name=nums&wait=true", content=b'{"n": 1}\n{"n": 13}\n'))
+    assert res["successful_rows"] == 2 and "unlucky number" in res["warnings"][0]
+    assert sql(client, "SELECT count() AS c FROM nums")[0]["c"] == 2
+    ok(client.post("/v0/events?name=nums&wait=true", content=b'{"n": 2}\n'))  # the data source still flows
+    assert sql(client, "SELECT n FROM lucky") == [{"n": 2}]
+    q = "SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'nums' AND result = 'error'"
+    deadline = time.monotonic() + 10
+    while not (logged := sql(client, q)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "materialized view" in logged[0]["error"]

@@ -64,6 +64,8 @@ async def append_events(call: Call):
         outcome = await blocking(events.wait, accepted, WAIT_TIMEOUT)
         if outcome is not None:
             body = {"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}
+            if outcome.warning:
+                body["warnings"] = [outcome.warning]
             return json_response(body, headers=headers)
     return json_response({"successful_rows": accepted.rows, "quarantined_rows": 0}, 202, headers=headers)
 

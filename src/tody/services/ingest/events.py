@@ -75,6 +75,7 @@ class Accepted:
 class Outcome:
     successful_rows: int
     quarantined_rows: int
+    warning: str | None = None  # a materialized view of the data source failed on these rows
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class _Pipeline:
     stage: str
     rejects: str
     plan: object
+
+
+def _first_line(message: str) -> str:
+    return message.split(": while executing")[0].split("\n")[0][:300]
 
 
 def _batch_source(path: Path) -> str:
@@ -269,19 +274,25 @@ class EventsService:
                 nbytes += len(chunk)
         try:
             with self.datasources.hold.writing(workspace_id):
-                self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
                 select = stage_sql(pipeline.plan, _batch_source(path), _carry(quote_string(batch_id)))
-                self.engine.execute(
-                    f"INSERT INTO {pipeline.stage} {select}",
-                    settings={**_SETTINGS, "insert_deduplication_token": token},
-                )
+                view_error = self._insert(pipeline, select, token, workspace.database)
                 res = self.engine.execute(f"SELECT __row, __empty FROM {pipeline.rejects}", "TabSeparated")
         finally:
             path.unlink(missing_ok=True)
         rejected = sorted(
             (int(r), e == "1") for r, e in (line.split("\t") for line in res.data.decode().splitlines())
         )
-        good, bad = self._record_outcomes(records, rejected)
+        warning = None
+        if view_error:
+            warning = (
+                f"The rows are stored in '{rec.name}', but a materialized view reading it failed, so its "
+                f"target misses them (populate it again once the view is fixed): {_first_line(view_error)}"
+            )
+        good, bad = self._record_outcomes(records, rejected, warning)
+        if warning:
+            self.datasources.log_operation(
+                workspace, rec, "append-hfi", started, import_id=batch_id, error=warning, rows=0
+            )
         self.datasources.log_operation(
             workspace,
             rec,
@@ -297,7 +308,28 @@ class EventsService:
             error=f"{bad} row(s) went to {rec.name}_quarantine" if bad and not good else None,
         )
 
-    def _record_outcomes(self, records: list[WalRecord], rejected: list[tuple[int, bool]]) -> tuple[int, int]:
+    def _insert(self, pipeline: _Pipeline, select: str, token: str, database: str) -> str | None:
+        """One INSERT of the batch. When a materialized view of the data source fails on it (a user's
+        query error), the rows are kept anyway: the same INSERT again with view errors ignored (the dedup
+        token keeps what the first attempt stored from being stored twice); returns that view's error."""
+        insert = f"INSERT INTO {pipeline.stage} {select}"
+        settings = {**_SETTINGS, "insert_deduplication_token": token}
+        self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
+        try:
+            self.engine.execute(insert, settings=settings)
+            return None
+        except EngineError as exc:
+            if not (exc.is_user_error and f"while pushing to view {database}." in exc.message):
+                raise
+            error = exc.message
+        log.warning("a materialized view failed on a batch of events; storing it without the view: %s", error)
+        self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
+        self.engine.execute(insert, settings={**settings, "materialized_views_ignore_errors": 1})
+        return error
+
+    def _record_outcomes(
+        self, records: list[WalRecord], rejected: list[tuple[int, bool]], warning: str | None = None
+    ) -> tuple[int, int]:
         """Each request's rows stored and quarantined, from the row numbers of the rows not stored."""
         rows = [r for r, _ in rejected]
         total_good = total_bad = 0
@@ -309,7 +341,7 @@ class EventsService:
                 empty = sum(1 for _, is_empty in rejected[lo:hi] if is_empty)
                 bad = hi - lo - empty
                 good = lines - empty - bad
-                self._results[record.lsn] = Outcome(good, bad)
+                self._results[record.lsn] = Outcome(good, bad, warning)
                 total_good += good
                 total_bad += bad
                 first += lines
