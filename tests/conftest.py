@@ -38,6 +38,7 @@ def platform(tmp_path_factory, engine):
     config = Config.load(environ={}, data_dir=str(tmp_path_factory.mktemp("tody-data")), **CONFIG)
     p = Platform.open(config, engine=engine)
     yield p
+    p.scheduler.close()
     p.events.close()
     p.jobs.close()
     p.stats.close()  # before the engine fixture closes the engine

@@ -124,6 +124,18 @@ class JobRecord:
     started_at: datetime | None
 
 
+@dataclass(frozen=True)
+class CopyScheduleRecord:
+    pipe_id: str
+    workspace_id: str
+    cron: str
+    status: str  # running | paused
+    since: datetime
+    last_run_at: datetime | None
+    last_job_id: str | None
+    updated_at: datetime
+
+
 @dataclass
 class _Memory:
     tokens_by_hash: dict[str, TokenRecord] = field(default_factory=dict)
@@ -323,6 +335,35 @@ class Catalog:
                 .values(status="error", error=message, updated_at=utcnow())
             )
         return res.rowcount or 0
+
+    # -- copy schedules (read by the scheduler's tick, not cached) ---------------------------------
+
+    def copy_schedules(self) -> list[CopyScheduleRecord]:
+        with self.db.connect() as conn:
+            return [CopyScheduleRecord(**r._mapping) for r in conn.execute(sa.select(t.copy_schedules))]
+
+    def copy_schedule(self, pipe_id: str) -> CopyScheduleRecord | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                sa.select(t.copy_schedules).where(t.copy_schedules.c.pipe_id == pipe_id)
+            ).first()
+        return CopyScheduleRecord(**row._mapping) if row else None
+
+    def save_copy_schedule(self, rec: CopyScheduleRecord) -> None:
+        with self._write_lock, self.db.begin() as conn:
+            conn.execute(sa.delete(t.copy_schedules).where(t.copy_schedules.c.pipe_id == rec.pipe_id))
+            conn.execute(sa.insert(t.copy_schedules).values(**rec.__dict__))
+
+    def update_copy_schedule(self, pipe_id: str, **values: Any) -> None:
+        values["updated_at"] = utcnow()
+        with self._write_lock, self.db.begin() as conn:
+            conn.execute(
+                sa.update(t.copy_schedules).where(t.copy_schedules.c.pipe_id == pipe_id).values(**values)
+            )
+
+    def delete_copy_schedule(self, pipe_id: str) -> None:
+        with self._write_lock, self.db.begin() as conn:
+            conn.execute(sa.delete(t.copy_schedules).where(t.copy_schedules.c.pipe_id == pipe_id))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

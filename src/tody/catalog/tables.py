@@ -121,3 +121,18 @@ jobs = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("started_at", DateTime, nullable=True),
 )
+
+# One row per scheduled copy pipe: where its schedule stands. Not a foreign key to pipes, because a
+# pipe is saved by deleting and re-inserting its row; the copy service removes the row on drop.
+copy_schedules = Table(
+    "copy_schedules",
+    metadata,
+    Column("pipe_id", String(64), primary_key=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("cron", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # running | paused
+    Column("since", DateTime, nullable=False),  # firings count from here (schedule set or resumed)
+    Column("last_run_at", DateTime, nullable=True),  # the scheduled time of the last firing
+    Column("last_job_id", String(64), nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+)

@@ -70,6 +70,8 @@ def _statistics(res: Any) -> Statistics:
         bytes_read=int(res.storage_bytes_read()),
         result_rows=int(res.rows_read()),
         result_bytes=int(res.bytes_read()),
+        rows_written=int(res.rows_written()),  # INSERT … SELECT (copies, populates)
+        bytes_written=int(res.bytes_written()),
     )
 
 

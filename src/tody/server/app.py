@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tody.engine.base import EngineError
 from tody.metrics import Metrics
 from tody.server import errors
-from tody.server.routes import datasources, events, health, jobs, materialized, pipes, sql, workspaces
+from tody.server.routes import copies, datasources, events, health, jobs, materialized, pipes, sql, workspaces
 from tody.services.errors import ServiceError
 from tody.services.platform import Platform
 
@@ -24,6 +24,7 @@ ROUTES = [
     *sql.routes,
     *events.routes,
     *materialized.routes,
+    *copies.routes,
 ]
 
 

@@ -65,6 +65,8 @@ class JobService:
         self._cancel_requested: set[str] = set()
         self._running: set[str] = set()
         self._lock = threading.Lock()
+        # Called with the final record of every job that ends (tinybird.jobs_log); errors only logged.
+        self.finish_hooks: list[Callable[[JobRecord], None]] = []
         failed = catalog.fail_unfinished_jobs(RESTARTED)
         if failed:
             log.warning("%d job(s) were running when the server stopped; marked as error", failed)
@@ -122,10 +124,15 @@ class JobService:
             self._finish(job_id, status="done", progress=1.0, result=merged)
 
     def _finish(self, job_id: str, **values: Any) -> None:
-        self.catalog.update_job(job_id, **values)
+        rec = self.catalog.update_job(job_id, **values)
         with self._lock:
             self._cancel_requested.discard(job_id)
             self._running.discard(job_id)
+        for hook in self.finish_hooks:
+            try:
+                hook(rec)
+            except Exception:
+                log.exception("finish hook of job %s failed", job_id)
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
         rec = self.catalog.job(principal.workspace.id, job_id)

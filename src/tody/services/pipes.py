@@ -45,6 +45,7 @@ class PipeService:
         self.check_hooks: list[CheckHook] = []  # before a pipe is stored; raise BadRequest to refuse
         self.save_hooks: list[SaveHook] = []  # after it is stored (old version or None, new version)
         self.drop_hooks: list[DropHook] = []  # before it is deleted
+        self.describe_hooks: list[Callable[[PipeRecord, dict[str, Any]], None]] = []  # add kind fields
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -78,6 +79,8 @@ class PipeService:
         }
         if endpoint and host:
             out["url"] = f"{host.rstrip('/')}/v0/pipes/{pipe.name}.json"
+        for hook in self.describe_hooks:
+            hook(pipe, out)
         return out
 
     def describe_node(self, pipe: PipeRecord, node: NodeRecord) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from tody.catalog.store import Catalog
 from tody.engine.base import Engine
 from tody.services import stats
 from tody.services.compiler import Compiler
+from tody.services.copies import CopyService
 from tody.services.datasources import DatasourceService
 from tody.services.endpoints import EndpointService
 from tody.services.errors import ServiceError
@@ -27,6 +28,7 @@ from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
 from tody.services.ratelimit import RateLimiter
+from tody.services.scheduler import CopyScheduler
 from tody.services.secrets import ServerKey
 from tody.services.tokens import TokenService
 from tody.services.workspaces import WorkspaceService
@@ -89,6 +91,8 @@ class Platform:
     events: EventsService
     events_limiter: RateLimiter
     materialized: MaterializedViews
+    copies: CopyService
+    scheduler: CopyScheduler
     lock: DataDirLock
 
     @classmethod
@@ -122,7 +126,9 @@ class Platform:
         query = QueryService(catalog, engine, compiler)
         pipes = PipeService(catalog, compiler, datasources)
         jobs = JobService(catalog)
+        jobs.finish_hooks.append(lambda rec: stats.log_job(writer, catalog, rec))
         materialized = MaterializedViews(catalog, engine, compiler, datasources, pipes, jobs)
+        copies = CopyService(catalog, engine, compiler, datasources, pipes, jobs)
         try:
             events = EventsService(
                 catalog,
@@ -157,13 +163,17 @@ class Platform:
             events=events,
             events_limiter=RateLimiter(config.events_rate_limit),
             materialized=materialized,
+            copies=copies,
+            scheduler=CopyScheduler(copies),
             lock=lock,
         )
         platform.workspaces.ensure_default(config.admin_token or None)
+        platform.scheduler.start()
         return platform
 
     def close(self) -> None:
         try:
+            self.scheduler.close()  # before the job pool stops taking jobs
             self.events.close()
             self.jobs.close()
             self.stats.close()

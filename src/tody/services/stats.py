@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tody.catalog.store import Catalog, JobRecord
 from tody.engine.base import Engine, EngineError
 from tody.services.compiler import SERVICE_DATABASE, Compiler, ServiceSource
 
@@ -79,10 +80,26 @@ OPS_LOG_COLUMNS = (
     ("operation_id", "String"),
     ("cpu_time", "Float32"),
 )
+JOBS_LOG_COLUMNS = (
+    ("job_id", "String"),
+    ("job_type", "LowCardinality(String)"),
+    ("status", "LowCardinality(String)"),
+    ("created_at", "DateTime"),
+    ("updated_at", "DateTime"),
+    ("started_at", "Nullable(DateTime)"),
+    ("pipe_id", "String"),
+    ("pipe_name", "String"),
+    ("datasource_id", "String"),
+    ("datasource_name", "String"),
+    ("error", "Nullable(String)"),
+    ("result", "String"),  # JSON: statistics, rows, … as the Jobs API shows them
+    ("job_metadata", "String"),  # JSON: what was asked (mode, url, condition, parameters …)
+)
 SERVICE_SOURCES = {
     "pipe_stats_rt": PIPE_STATS_RT_COLUMNS,
     "pipe_stats": PIPE_STATS_COLUMNS,
     "datasources_ops_log": OPS_LOG_COLUMNS,
+    "jobs_log": JOBS_LOG_COLUMNS,
 }
 
 
@@ -101,6 +118,9 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.datasources_ops_log (`workspace_id` String, "
     f"{_columns(OPS_LOG_COLUMNS)}) ENGINE = MergeTree PARTITION BY toYYYYMM(timestamp) "
     "ORDER BY (workspace_id, timestamp) TTL toDateTime(timestamp) + toIntervalDay(180)",
+    f"CREATE TABLE IF NOT EXISTS {SERVICE_DATABASE}.jobs_log (`workspace_id` String, "
+    f"{_columns(JOBS_LOG_COLUMNS)}) ENGINE = MergeTree PARTITION BY toYYYYMM(created_at) "
+    "ORDER BY (workspace_id, created_at) TTL created_at + toIntervalDay(180)",
     f"CREATE MATERIALIZED VIEW IF NOT EXISTS {SERVICE_DATABASE}.pipe_stats_mv TO {SERVICE_DATABASE}.pipe_stats AS "
     "SELECT workspace_id, toDate(start_datetime) AS date, pipe_id, pipe_name, count() AS view_count, "
     "countIf(error != 0) AS error_count, avgState(duration) AS avg_duration_state, "
@@ -151,6 +171,31 @@ class StatsWriter:
         row.setdefault("options", {})
         self._queue.put(("datasources_ops_log", row))
 
+    def job_finished(self, rec: JobRecord, pipe_name: str, datasource_name: str) -> None:
+        """One row of tinybird.jobs_log for a job that ended (done, error or cancelled)."""
+        seconds = "%Y-%m-%d %H:%M:%S"
+        self._queue.put(
+            (
+                "jobs_log",
+                {
+                    "workspace_id": rec.workspace_id,
+                    "job_id": rec.id,
+                    "job_type": rec.kind,
+                    "status": rec.status,
+                    "created_at": rec.created_at.strftime(seconds),
+                    "updated_at": rec.updated_at.strftime(seconds),
+                    "started_at": rec.started_at.strftime(seconds) if rec.started_at else None,
+                    "pipe_id": rec.pipe_id or "",
+                    "pipe_name": pipe_name,
+                    "datasource_id": rec.datasource_id or "",
+                    "datasource_name": datasource_name,
+                    "error": rec.error,
+                    "result": orjson.dumps(rec.result).decode(),
+                    "job_metadata": orjson.dumps(rec.params).decode(),
+                },
+            )
+        )
+
     def _run(self) -> None:
         stop = False
         while not stop:
@@ -187,3 +232,21 @@ class StatsWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+def log_job(writer: StatsWriter, catalog: Catalog, rec: JobRecord) -> None:
+    """Write a finished job to tinybird.jobs_log, naming its pipe and data source as they are now
+    (or as the job recorded them, when they are gone)."""
+    pipe = catalog.pipe(rec.workspace_id, rec.pipe_id) if rec.pipe_id else None
+    datasource = catalog.datasource(rec.workspace_id, rec.datasource_id) if rec.datasource_id else None
+    asked_pipe = rec.params.get("pipe")
+    asked_ds = rec.params.get("datasource")
+    pipe_name = pipe.name if pipe else rec.params.get("pipe_name") or _name(asked_pipe)
+    datasource_name = datasource.name if datasource else _name(asked_ds)
+    writer.job_finished(rec, pipe_name, datasource_name)
+
+
+def _name(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name") or "")
+    return value if isinstance(value, str) else ""
