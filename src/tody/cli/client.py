@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -106,3 +107,18 @@ def show_listing(body: dict, fmt: str, headers: tuple[str, ...], rows) -> None:
 
 def echo_json(body: object) -> None:
     click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+
+
+def wait_for_job(client: Client, job_id: str, timeout: float = 3600.0) -> dict:
+    """Poll a job until it ends (done, error, cancelled) or `timeout` passes; a spinner shows its status."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    deadline = time.monotonic() + timeout
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+        task = progress.add_task(f"job {job_id}")
+        while True:
+            job = client.json("GET", f"/v0/jobs/{job_id}")
+            progress.update(task, description=f"job {job_id}: {job['status']} {job['progress_percentage']}%")
+            if job["status"] in ("done", "error", "cancelled") or time.monotonic() > deadline:
+                return job
+            time.sleep(0.5)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import Progress
 
-from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing
+from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing, wait_for_job
 
 
 @click.group()
@@ -87,22 +86,10 @@ def delete(name: str, sql_condition: str, dry_run: bool, wait: bool, yes: bool, 
     body = client.json("POST", f"/v0/datasources/{name}/delete", data=form)
     click.echo(f"Delete job {body['job_id']} started")
     if wait:
-        job = _wait(client, body["job_id"])
+        job = wait_for_job(client, body["job_id"])
         if job["status"] != "done":
             raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
         click.echo(f"{job.get('rows_affected', 0)} row(s) deleted")
-
-
-def _wait(client: Client, job_id: str, timeout: float = 3600.0) -> dict:
-    deadline = time.monotonic() + timeout
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
-        task = progress.add_task(f"job {job_id}")
-        while True:
-            job = client.json("GET", f"/v0/jobs/{job_id}")
-            progress.update(task, description=f"job {job_id}: {job['status']} {job['progress_percentage']}%")
-            if job["status"] in ("done", "error", "cancelled") or time.monotonic() > deadline:
-                return job
-            time.sleep(0.5)
 
 
 def _file_or_url(ctx: click.Context, param: click.Parameter, value: str) -> str | Path:
@@ -182,7 +169,7 @@ def _import(
     body = client.json("POST", "/v0/datasources", data={**params, "url": source})
     click.echo(f"Import job {body['job_id']} started")
     if wait:
-        job = _wait(client, body["job_id"])
+        job = wait_for_job(client, body["job_id"])
         if job["status"] != "done":
             raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
         _report(name, mode, job)

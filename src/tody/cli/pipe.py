@@ -1,4 +1,4 @@
-"""`tody pipe`: list pipes, call endpoints, print their URLs, remove pipes."""
+"""`tody pipe`: list pipes, call endpoints, print their URLs, remove pipes, run and schedule copies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import click
 
-from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing
+from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing, wait_for_job
 
 FORMATS = {"json": "json", "csv": "csvwithnames", "ndjson": "ndjson"}
 
@@ -88,3 +88,58 @@ def rm(name: str, yes: bool, host: str, token: str | None) -> None:
         click.confirm(f"Remove pipe '{name}'?", abort=True)
     Client(host, token).request("DELETE", f"/v0/pipes/{name}")
     click.echo(f"Pipe '{name}' removed")
+
+
+@pipe.group("copy")
+def copy() -> None:
+    """Copy pipes: run one now, pause or resume its schedule."""
+
+
+@copy.command("run")
+@click.argument("name")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help="A template parameter (repeatable)."
+)
+@click.option("--mode", type=click.Choice(["append", "replace"]), help="Override the pipe's copy mode.")
+@click.option("--wait", is_flag=True, help="Wait for the copy job and print how many rows it wrote.")
+@client_options
+def copy_run(name: str, params: tuple[str, ...], mode: str | None, wait: bool, host: str, token: str | None):
+    """Run the copy of pipe NAME now (as a job)."""
+    query: dict[str, str] = {}
+    for item in params:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise click.UsageError(f"--param '{item}': give it as KEY=VALUE")
+        query[key] = value
+    if mode:
+        query["_mode"] = mode
+    client = Client(host, token)
+    body = client.json("POST", f"/v0/pipes/{name}/copy", params=query)
+    click.echo(f"Copy job {body['job_id']} started")
+    if wait:
+        job = wait_for_job(client, body["job_id"])
+        if job["status"] != "done":
+            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
+        target = (job.get("datasource") or {}).get("name", "the target")
+        click.echo(f"{job.get('rows', 0)} row(s) copied into '{target}' ({job.get('mode')})")
+
+
+@copy.command("pause")
+@click.argument("name")
+@client_options
+def copy_pause(name: str, host: str, token: str | None) -> None:
+    """Pause the schedule of copy pipe NAME (runs on demand still work)."""
+    body = Client(host, token).json("POST", f"/v0/pipes/{name}/copy/pause")
+    click.echo(f"Copy schedule of '{name}' ({body['schedule']['cron']}) paused")
+
+
+@copy.command("resume")
+@click.argument("name")
+@client_options
+def copy_resume(name: str, host: str, token: str | None) -> None:
+    """Resume the schedule of copy pipe NAME (missed firings are not caught up)."""
+    body = Client(host, token).json("POST", f"/v0/pipes/{name}/copy/resume")
+    schedule = body["schedule"]
+    click.echo(
+        f"Copy schedule of '{name}' ({schedule['cron']}) resumed; next run at {schedule['next_run_at']}"
+    )
