@@ -215,3 +215,12 @@ def test_a_failing_view_keeps_the_rows_and_says_so(client):
     while not (logged := sql(client, q)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "materialized view" in logged[0]["error"]
+
+
+def test_columns_with_defaults_may_be_left_out_and_strings_convert(source):
+    schema = "`event` String, `n` UInt64, `seen` DateTime DEFAULT now()"
+    ok(source.post("/v0/datasources", data={"name": "counted", "schema": schema}))
+    as_text = "SELECT event, toString(toUInt64(amount)) AS n FROM events"
+    ok(source.post("/v0/pipes", json=mv_pipe("texts", as_text, "counted")))
+    ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 5)))
+    assert sql(source, "SELECT sum(n) AS s FROM counted")[0]["s"] == sum(i % 97 for i in range(5))

@@ -35,12 +35,13 @@ from tody.catalog.store import (
     TokenRecord,
     utcnow,
 )
-from tody.engine.base import Engine, EngineError, quote_identifier, quote_string
+from tody.engine.base import Engine, EngineError, quote_identifier
 from tody.services.compiler import Compiler
 from tody.services.datasources import TIMESTAMP, DatasourceService
 from tody.services.endpoints import RESERVED, TemplateStatus
 from tody.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from tody.services.jobs import FINISHED, JobCancelled, JobContext, JobService
+from tody.services.node_output import check_output, output_columns
 from tody.services.pipes import PipeService, sample_values
 from tody.services.tokens import ADMIN, PIPES_CREATE, Principal, Scope
 from tody.sql.templates import TemplateHTTPError
@@ -175,7 +176,7 @@ class CopyService:
             select = self._select(principal, pipe, node, values)
         except TemplateStatus:
             return  # the template's own error() for the sample values: checked when run
-        self._compare(node, target, self._output(node, select))
+        check_output(self.engine, node.name, target, output_columns(self.engine, node.name, select, "copy"))
 
     def _target(self, principal: Principal, node: NodeRecord):
         name = node.options.get("target_datasource")
@@ -198,54 +199,6 @@ class CopyService:
         except BadRequest as exc:
             message = exc.message if "[node " in exc.message else f"[node {node.name}] {exc.message}"
             raise BadRequest(message) from None
-
-    def _output(self, node: NodeRecord, select: str) -> list[tuple[str, str]]:
-        try:
-            res = self.engine.query(f"DESCRIBE TABLE ({select})", "TabSeparatedRaw")
-        except EngineError as exc:
-            raise BadRequest(f"[node {node.name}] the copy query does not run: {exc.message}") from None
-        return [(p[0], p[1]) for p in (ln.split("\t") for ln in res.data.decode().splitlines()) if len(p) > 1]
-
-    def _compare(self, node: NodeRecord, target, output: list[tuple[str, str]]) -> None:
-        declared = {c["name"]: c for c in target.columns}
-        for col, type_ in output:
-            column = declared.get(col)
-            if column is None:
-                raise BadRequest(
-                    f"[node {node.name}] column '{col}' ({type_}) is not a column of Data Source "
-                    f"'{target.name}'; its columns are {', '.join(declared)}"
-                )
-            if column.get("default") and column.get("default_kind") in ("MATERIALIZED", "ALIAS"):
-                raise BadRequest(
-                    f"[node {node.name}] column '{col}' of Data Source '{target.name}' is "
-                    f"{column['default_kind']} and cannot be written; leave it out of the query"
-                )
-            wanted = column["type"]
-            if type_ != wanted and not self._casts(type_, wanted):
-                raise BadRequest(
-                    f"[node {node.name}] column '{col}' is {type_} in the node but {wanted} in Data Source "
-                    f"'{target.name}'; cast it in the query or change the column"
-                )
-        produced = {col for col, _ in output}
-        missing = [n for n, c in declared.items() if n not in produced and not c.get("default")]
-        if missing:
-            raise BadRequest(
-                f"[node {node.name}] the node does not produce column(s) {', '.join(missing)} of Data Source "
-                f"'{target.name}', which have no DEFAULT"
-            )
-
-    def _casts(self, source: str, target: str) -> bool:
-        """Whether the engine converts `source` to `target` at all (an empty typed input: the check is
-        about types, not about any particular value)."""
-        structure = quote_string(f"x {source}")
-        try:
-            self.engine.execute(
-                f"SELECT CAST(x, {quote_string(target)}) FROM format(JSONEachRow, {structure}, '')",
-                "TabSeparated",
-            )
-        except EngineError:
-            return False
-        return True
 
     # -- catalog hooks ----------------------------------------------------------------------------
 
@@ -483,8 +436,8 @@ class CopyService:
     def _plan(self, principal: Principal, pipe: PipeRecord, node: NodeRecord, values) -> _Plan:
         target = self._target(principal, node)
         select = self._select(principal, pipe, node, values)
-        output = self._output(node, select)
-        self._compare(node, target, output)
+        output = output_columns(self.engine, node.name, select, "copy")
+        check_output(self.engine, node.name, target, output)
         return _Plan(select=select, columns=tuple(c for c, _ in output), target_id=target.id)
 
     def _execute(

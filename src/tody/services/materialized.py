@@ -30,6 +30,7 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
 from tody.services.errors import BadRequest, NotFound
 from tody.services.jobs import JobService
+from tody.services.node_output import check_output, output_columns
 from tody.services.tokens import ADMIN, DATASOURCES_READ, Principal, Scope
 from tody.sql.gate import SQLGateError, validate_expression
 
@@ -90,22 +91,17 @@ class MaterializedViews:
         except BadRequest as exc:
             raise BadRequest(f"[node {node.name}] {exc.message}") from None
 
-    def _output(self, select: str) -> list[tuple[str, str]]:
-        try:
-            res = self.engine.execute(f"DESCRIBE TABLE ({select})", "TabSeparatedRaw")
-        except EngineError as exc:
-            raise BadRequest(f"The materialized query does not run: {exc.message}") from None
-        return [tuple(line.split("\t")[:2]) for line in res.data.decode().splitlines() if line]
-
     def _check(self, principal: Principal, pipe: PipeRecord) -> None:
         for node in materialized_nodes(pipe):
             target_name = node.options.get("datasource")
-            output = self._output(self._select(principal, pipe, node))
+            output = output_columns(
+                self.engine, node.name, self._select(principal, pipe, node), "materialized"
+            )
             target = self.catalog.datasource(principal.workspace.id, target_name)
             if target is None:
                 self._create_target(principal, node, target_name, output)
                 continue
-            self._compare(node, target, output)
+            check_output(self.engine, node.name, target, output)
 
     def _create_target(self, principal: Principal, node: NodeRecord, name: str, output) -> None:
         engine = {k.lower(): v for k, v in (node.options.get("engine") or {}).items()}
@@ -116,38 +112,6 @@ class MaterializedViews:
             )
         schema = ", ".join(f"{quote_identifier(col)} {type_}" for col, type_ in output)
         self.datasources.create(principal, name, {"schema": schema, **engine})
-
-    def _compare(self, node: NodeRecord, target, output: list[tuple[str, str]]) -> None:
-        declared = {c["name"]: c for c in target.columns}
-        produced = dict(output)
-        for col, type_ in output:
-            if col not in declared:
-                raise BadRequest(
-                    f"[node {node.name}] column '{col}' ({type_}) is not a column of Data Source "
-                    f"'{target.name}'; its columns are {', '.join(declared)}"
-                )
-            wanted = declared[col]["type"]
-            if type_ != wanted and not self._converts(type_, wanted):
-                raise BadRequest(
-                    f"[node {node.name}] column '{col}' is {type_} in the node but {wanted} in Data Source "
-                    f"'{target.name}'; cast it in the query or change the column"
-                )
-        missing = [n for n, c in declared.items() if n not in produced and c.get("default_value") is None]
-        if missing:
-            raise BadRequest(
-                f"[node {node.name}] the node does not produce column(s) {', '.join(missing)} of Data Source "
-                f"'{target.name}', which have no DEFAULT"
-            )
-
-    def _converts(self, source: str, target: str) -> bool:
-        try:
-            self.engine.execute(
-                f"SELECT CAST(defaultValueOfTypeName({quote_string(source)}), {quote_string(target)})",
-                "TabSeparated",
-            )
-        except EngineError:
-            return False
-        return True
 
     # -- linking ----------------------------------------------------------------------------------
 
