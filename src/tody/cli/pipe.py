@@ -143,3 +143,38 @@ def copy_resume(name: str, host: str, token: str | None) -> None:
     click.echo(
         f"Copy schedule of '{name}' ({schedule['cron']}) resumed; next run at {schedule['next_run_at']}"
     )
+
+
+@pipe.command("populate")
+@click.argument("name")
+@click.option("--node", help="The materialized node (default: the pipe's materialized node).")
+@click.option("--sql-condition", "condition", help="Populate only source rows matching this SQL condition.")
+@click.option("--truncate", is_flag=True, help="Empty the target first.")
+@click.option("--wait", is_flag=True, help="Wait for the populate job and print how many rows it wrote.")
+@client_options
+def populate(
+    name: str,
+    node: str | None,
+    condition: str | None,
+    truncate: bool,
+    wait: bool,
+    host: str,
+    token: str | None,
+):
+    """Populate the target of materialized pipe NAME from the rows already in its source (as a job)."""
+    client = Client(host, token)
+    if node is None:
+        nodes = [n for n in client.json("GET", f"/v0/pipes/{name}")["nodes"] if n["type"] == "materialized"]
+        if not nodes:
+            raise click.ClickException(f"Pipe '{name}' has no materialized node")
+        node = nodes[0]["name"]
+    form = {"truncate": "true" if truncate else "false"}
+    if condition:
+        form["populate_condition"] = condition
+    body = client.json("POST", f"/v0/pipes/{name}/nodes/{node}/population", data=form)
+    click.echo(f"Populate job {body['job_id']} started")
+    if wait:
+        job = wait_for_job(client, body["job_id"])
+        if job["status"] != "done":
+            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
+        click.echo(f"{job.get('rows', 0)} row(s) written into '{job.get('datasource')}'")
