@@ -80,6 +80,8 @@ def test_live_ingestion_goes_through_the_view(source):
     )
     assert sql(source, MERGED.format(t="daily")) == sql(source, DIRECT)
     assert sql(source, "SELECT countMerge(total) AS c FROM daily")[0]["c"] == 500
+    final = "SELECT event, countMerge(total) AS c, sumMerge(amount_sum) AS s FROM daily FINAL GROUP BY event ORDER BY event"
+    assert sql(source, final) == sql(source, DIRECT)  # endpoints read targets with -Merge and FINAL
 
 
 def test_populate_while_ingesting_counts_every_row_once(source, platform):
@@ -215,6 +217,11 @@ def test_a_failing_view_keeps_the_rows_and_says_so(client):
     while not (logged := sql(client, q)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "materialized view" in logged[0]["error"]
+    res = client.post(
+        "/v0/datasources?name=nums&mode=append", content=b"3\n13\n", headers={"Content-Type": "text/csv"}
+    )
+    assert res.status_code == 200 and "unlucky number" in res.json()["error"]  # a partial import, said so
+    assert sql(client, "SELECT count() AS c FROM nums")[0]["c"] == 5
 
 
 def test_columns_with_defaults_may_be_left_out_and_strings_convert(source):

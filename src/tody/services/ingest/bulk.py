@@ -97,6 +97,7 @@ class ImportResult:
     bytes_received: int
     error: str | None  # a readable summary when rows were quarantined or the import failed
     elapsed: float
+    failed: bool = False  # the engine stopped the import (rows_stored may still be > 0: a partial import)
 
 
 @dataclass
@@ -517,6 +518,7 @@ def import_file(
         bytes_received=sniff.size,
         error=failure,
         elapsed=0.0,
+        failed=failure is not None,
     )
     if quarantined and failure is None:
         result.error = summary(engine, database, table, import_id, quarantined, received)

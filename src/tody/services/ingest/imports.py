@@ -164,6 +164,12 @@ class ImportService:
         except ImportFormatError as exc:
             self.datasources.log_operation(workspace, rec, event, started, **logged, error=str(exc))
             raise BadRequest(str(exc)) from None
+        if result.failed and result.error and f"while pushing to view {workspace.database}." in result.error:
+            reason = result.error.removeprefix("the import failed: ").split(": while executing")[0]
+            result.error = (
+                f"{result.rows_stored} row(s) are stored in '{rec.name}', but a materialized view reading it "
+                f"failed, so its target misses rows (populate it again once the view is fixed): {reason}"
+            )
         self.datasources.log_operation(
             workspace,
             rec,
@@ -172,7 +178,7 @@ class ImportService:
             **logged,
             rows=result.rows_stored,
             rows_quarantine=result.rows_quarantined,
-            error=result.error if result.rows_stored == 0 and result.rows_received else None,
+            error=result.error if result.failed or (result.rows_stored == 0 and result.rows_received) else None,
             written_rows=result.rows_stored,
             written_rows_quarantine=result.rows_quarantined,
             read_bytes=result.bytes_received,
@@ -274,7 +280,7 @@ def response(datasource: dict, result: ImportResult, import_id: str, discarded: 
         body.setdefault("warnings", []).append(
             f"{discarded} row(s) did not match replace_condition and were not imported"
         )
-    if result.rows_received and not result.rows_stored and result.error:
+    if result.error and (result.failed or (result.rows_received and not result.rows_stored)):
         body["error"] = result.error
         body["errors"] = [result.error]
     return body
