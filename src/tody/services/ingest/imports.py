@@ -178,7 +178,9 @@ class ImportService:
             **logged,
             rows=result.rows_stored,
             rows_quarantine=result.rows_quarantined,
-            error=result.error if result.failed or (result.rows_stored == 0 and result.rows_received) else None,
+            error=result.error
+            if result.failed or (result.rows_received and not result.rows_stored)
+            else None,
             written_rows=result.rows_stored,
             written_rows_quarantine=result.rows_quarantined,
             read_bytes=result.bytes_received,
