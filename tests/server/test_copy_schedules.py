@@ -217,3 +217,67 @@ def test_schedules_survive_a_restart(platform, engine, tmp_path):
             assert sql(c, "SELECT count() AS n FROM summary") == [{"n": 2}]
     finally:
         _close(second)
+
+
+def test_a_copy_running_when_the_server_died_ends_as_error_and_the_next_runs(platform, engine, tmp_path):
+    from tody.catalog.store import JobRecord, utcnow
+    from tody.server.app import create_app
+
+    config = dataclasses.replace(platform.config, data_dir=str(tmp_path / "data"))
+    first = _open(config, engine, T0)
+    try:
+        workspace = first.catalog.workspaces()[0]
+        token = first.workspaces.admin_tokens(workspace)[0]
+        with TestClient(create_app(first), headers={"Authorization": f"Bearer {token}"}) as c:
+            ok(
+                c.post(
+                    "/v0/datasources",
+                    data={"name": "events", "schema": "`id` UInt64, `event` String, `value` Float64"},
+                )
+            )
+            ok(
+                c.post(
+                    "/v0/events",
+                    params={"name": "events", "wait": "true"},
+                    content=b'{"id":1,"event":"a","value":2}\n',
+                )
+            )
+            ok(
+                c.post(
+                    "/v0/datasources",
+                    data={"name": "summary", "schema": SUMMARY, "engine_sorting_key": "event"},
+                )
+            )
+            pipe = ok(c.post("/v0/pipes", json=copy_pipe(copy_schedule=HOURLY)))
+        now = utcnow()
+        # What a crash in the middle of a copy leaves behind: its job still marked working.
+        first.catalog.add_job(
+            JobRecord(
+                "crashed-copy",
+                workspace.id,
+                "copy",
+                "working",
+                None,
+                pipe["id"],
+                0.5,
+                {},
+                {},
+                None,
+                now,
+                now,
+                now,
+            )
+        )
+    finally:
+        _close(first)
+
+    second = _open(config, engine, T0 + timedelta(minutes=30))
+    try:
+        with TestClient(create_app(second), headers={"Authorization": f"Bearer {token}"}) as c:
+            crashed = ok(c.get("/v0/jobs/crashed-copy"))
+            assert crashed["status"] == "error" and crashed["error"]
+            [job] = second.scheduler.tick(T0 + timedelta(minutes=65))  # not blocked by the dead run
+            assert wait_job(c, job.id)["status"] == "done"
+            assert sql(c, "SELECT count() AS n FROM summary") == [{"n": 1}]
+    finally:
+        _close(second)
