@@ -169,6 +169,21 @@ def _close(p) -> None:
     p.lock.release()
 
 
+def _seed(c) -> dict:
+    """A source with one row, the summary target, and an hourly copy pipe between them."""
+    schema = "`id` UInt64, `event` String, `value` Float64"
+    ok(c.post("/v0/datasources", data={"name": "events", "schema": schema}))
+    ok(
+        c.post(
+            "/v0/events",
+            params={"name": "events", "wait": "true"},
+            content=b'{"id":1,"event":"a","value":2}\n',
+        )
+    )
+    ok(c.post("/v0/datasources", data={"name": "summary", "schema": SUMMARY, "engine_sorting_key": "event"}))
+    return ok(c.post("/v0/pipes", json=copy_pipe(copy_schedule=HOURLY)))
+
+
 def test_schedules_survive_a_restart(platform, engine, tmp_path):
     from tody.server.app import create_app
 
@@ -178,26 +193,7 @@ def test_schedules_survive_a_restart(platform, engine, tmp_path):
         workspace = first.catalog.workspaces()[0]
         token = first.workspaces.admin_tokens(workspace)[0]
         with TestClient(create_app(first), headers={"Authorization": f"Bearer {token}"}) as c:
-            ok(
-                c.post(
-                    "/v0/datasources",
-                    data={"name": "events", "schema": "`id` UInt64, `event` String, `value` Float64"},
-                )
-            )
-            ok(
-                c.post(
-                    "/v0/events",
-                    params={"name": "events", "wait": "true"},
-                    content=b'{"id":1,"event":"a","value":2}\n',
-                )
-            )
-            ok(
-                c.post(
-                    "/v0/datasources",
-                    data={"name": "summary", "schema": SUMMARY, "engine_sorting_key": "event"},
-                )
-            )
-            ok(c.post("/v0/pipes", json=copy_pipe(copy_schedule=HOURLY)))
+            _seed(c)
             ok(c.post("/v0/pipes", json=copy_pipe("paused_one", copy_schedule=HOURLY)))
             ok(c.post("/v0/pipes/paused_one/copy/pause"))
             [job] = first.scheduler.tick(T0 + timedelta(minutes=30))
@@ -229,26 +225,7 @@ def test_a_copy_running_when_the_server_died_ends_as_error_and_the_next_runs(pla
         workspace = first.catalog.workspaces()[0]
         token = first.workspaces.admin_tokens(workspace)[0]
         with TestClient(create_app(first), headers={"Authorization": f"Bearer {token}"}) as c:
-            ok(
-                c.post(
-                    "/v0/datasources",
-                    data={"name": "events", "schema": "`id` UInt64, `event` String, `value` Float64"},
-                )
-            )
-            ok(
-                c.post(
-                    "/v0/events",
-                    params={"name": "events", "wait": "true"},
-                    content=b'{"id":1,"event":"a","value":2}\n',
-                )
-            )
-            ok(
-                c.post(
-                    "/v0/datasources",
-                    data={"name": "summary", "schema": SUMMARY, "engine_sorting_key": "event"},
-                )
-            )
-            pipe = ok(c.post("/v0/pipes", json=copy_pipe(copy_schedule=HOURLY)))
+            pipe = _seed(c)
         now = utcnow()
         # What a crash in the middle of a copy leaves behind: its job still marked working.
         first.catalog.add_job(
