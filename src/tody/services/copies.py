@@ -191,9 +191,8 @@ class CopyService:
         return target
 
     def _select(self, principal: Principal, pipe: PipeRecord, node: NodeRecord, values) -> str:
-        trusted = Principal(principal.workspace, principal.token, (Scope(ADMIN),))  # no caller row filters
         try:
-            return self.compiler.compile_node(trusted, pipe, node.name, values).sql
+            return self.compiler.compile_node(principal.as_workspace(), pipe, node.name, values).sql
         except TemplateHTTPError as exc:
             raise TemplateStatus(exc.status, exc.message) from None
         except BadRequest as exc:

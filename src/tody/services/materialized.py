@@ -31,7 +31,7 @@ from tody.services.datasources import DatasourceService
 from tody.services.errors import BadRequest, NotFound
 from tody.services.jobs import JobService
 from tody.services.node_output import check_output, output_columns
-from tody.services.tokens import ADMIN, DATASOURCES_READ, Principal, Scope
+from tody.services.tokens import Principal
 from tody.sql.gate import SQLGateError, validate_expression
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 _deferred: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "tody_deferred_views", default=frozenset()
 )
+
+
+def failed_view(message: str, database: str) -> str | None:
+    """The reason, when an engine error says a materialized view of `database` failed during an insert
+    (the rows of the data source itself are stored); None for any other error."""
+    if f"while pushing to view {database}." not in message:
+        return None
+    return message.removeprefix("the import failed: ").split(": while executing")[0].split("\n")[0][:300]
 
 
 def view_name(node: NodeRecord) -> str:
@@ -74,20 +82,12 @@ class MaterializedViews:
 
     # -- compiling and checking -----------------------------------------------------------------
 
-    @staticmethod
-    def _trusted(principal: Principal, filters: dict[str, str] | None = None) -> Principal:
-        """The workspace itself: no row filters of the caller's token end up in a view."""
-        if filters:
-            scopes = tuple(Scope(DATASOURCES_READ, name, flt) for name, flt in filters.items())
-            return Principal(principal.workspace, principal.token, scopes)
-        return Principal(principal.workspace, principal.token, (Scope(ADMIN),))
-
     def _select(self, principal: Principal, pipe: PipeRecord, node: NodeRecord, filters=None) -> str:
         from tody.services.pipes import sample_values
 
         values = sample_values(node.sql, node.name) or {}
         try:
-            return self.compiler.compile_node(self._trusted(principal, filters), pipe, node.name, values).sql
+            return self.compiler.compile_node(principal.as_workspace(filters), pipe, node.name, values).sql
         except BadRequest as exc:
             raise BadRequest(f"[node {node.name}] {exc.message}") from None
 

@@ -103,6 +103,19 @@ class Principal:
         wanted = f"{scope_type}:{resource}" if resource else scope_type
         raise Forbidden(f"Not enough permissions: this token needs the {wanted} scope (or ADMIN)")
 
+    def require_append(self, datasource: str) -> None:
+        """Appending to a data source: DATASOURCES:APPEND on it, or DATASOURCES:CREATE."""
+        if not self.has(DATASOURCES_CREATE):
+            self.require(DATASOURCES_APPEND, datasource)
+
+    def as_workspace(self, read_filters: dict[str, str] | None = None) -> Principal:
+        """The workspace itself (ADMIN), for SQL a service keeps or runs on its behalf (views, copies): no
+        row filter of the caller's token ends up in it. With `read_filters`, only those reads, filtered."""
+        if read_filters:
+            scopes = tuple(Scope(DATASOURCES_READ, name, flt) for name, flt in read_filters.items())
+            return Principal(self.workspace, self.token, scopes)
+        return Principal(self.workspace, self.token, (Scope(ADMIN),))
+
     def can_read_datasource(self, name: str) -> bool:
         return self.is_admin or self.has(READ_ALL) or self.has(DATASOURCES_READ, name)
 

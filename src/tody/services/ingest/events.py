@@ -45,7 +45,8 @@ from tody.services.ingest.bulk import good_sql, ndjson_plan, row_reason_sql, sta
 from tody.services.ingest.formats import BOM, ImportFormatError, Sniff, file_source, infer_schema, schema_text
 from tody.services.ingest.quarantine import ensure_quarantine_table, input_columns, quarantine_select
 from tody.services.ingest.wal import WalRecord, WriteAheadLog
-from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
+from tody.services.materialized import failed_view
+from tody.services.tokens import DATASOURCES_CREATE, Principal
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,8 @@ _SETTINGS = {
 class Accepted:
     """A request in the write-ahead log."""
 
-    key: str
     lsn: int
-    rows: int
-    datasource: DatasourceRecord
+    rows: int  # lines with something on them
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,6 @@ class _Pipeline:
     stage: str
     rejects: str
     plan: object
-
-
-def _first_line(message: str) -> str:
-    return message.split(": while executing")[0].split("\n")[0][:300]
 
 
 def _batch_source(path: Path) -> str:
@@ -197,8 +192,7 @@ class EventsService:
             raise BadRequest("Missing 'name': the Data Source to append the events to")
         rec = self.catalog.datasource(principal.workspace.id, name)
         if rec is not None:
-            if not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
-                principal.require(DATASOURCES_APPEND, rec.name)
+            principal.require_append(rec.name)
             return rec
         if not principal.has(DATASOURCES_CREATE):
             raise NotFound(
@@ -235,9 +229,8 @@ class EventsService:
 
     async def accept(self, rec: DatasourceRecord, payload: bytes) -> Accepted:
         """Append to the log; durable when this returns."""
-        key = f"{rec.workspace_id}/{rec.id}"
-        lsn = await self.batcher.submit_async(key, payload)
-        return Accepted(key, lsn, count_rows(payload), rec)
+        lsn = await self.batcher.submit_async(f"{rec.workspace_id}/{rec.id}", payload)
+        return Accepted(lsn, count_rows(payload))
 
     def wait(self, accepted: Accepted, timeout: float) -> Outcome | None:
         """Wait for the request's flush; its outcome, or None when it is still pending after `timeout`."""
@@ -286,7 +279,7 @@ class EventsService:
         if view_error:
             warning = (
                 f"The rows are stored in '{rec.name}', but a materialized view reading it failed, so its "
-                f"target misses them (populate it again once the view is fixed): {_first_line(view_error)}"
+                f"target misses them (populate it again once the view is fixed): {view_error}"
             )
         good, bad = self._record_outcomes(records, rejected, warning)
         if warning:
@@ -319,10 +312,12 @@ class EventsService:
             self.engine.execute(insert, settings=settings)
             return None
         except EngineError as exc:
-            if not (exc.is_user_error and f"while pushing to view {database}." in exc.message):
+            error = failed_view(exc.message, database) if exc.is_user_error else None
+            if error is None:
                 raise
-            error = exc.message
-        log.warning("a materialized view failed on a batch of events; storing it without the view: %s", error)
+            log.warning(
+                "a materialized view failed on a batch of events; storing it without the view: %s", exc
+            )
         self.engine.execute(f"TRUNCATE TABLE {pipeline.rejects}")
         self.engine.execute(insert, settings={**settings, "materialized_views_ignore_errors": 1})
         return error

@@ -25,8 +25,9 @@ from tody.services.ingest.bulk import ImportResult, cleanup_staging, import_file
 from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
 from tody.services.ingest.partial import check_condition, replace_matching
 from tody.services.ingest.quarantine import ensure_quarantine_table
+from tody.services.materialized import failed_view
 from tody.services.names import validate_name
-from tody.services.tokens import DATASOURCES_APPEND, DATASOURCES_CREATE, Principal
+from tody.services.tokens import DATASOURCES_CREATE, Principal
 
 MODES = ("create", "append", "replace")
 
@@ -119,8 +120,8 @@ class ImportService:
                 raise BadRequest(f"Data Source '{name}' already exists; use mode=append or mode=replace")
             principal.require(DATASOURCES_CREATE)
             validate_name(name, "Data Source")
-        elif not (principal.has(DATASOURCES_APPEND, rec.name) or principal.has(DATASOURCES_CREATE)):
-            principal.require(DATASOURCES_APPEND, rec.name)
+        else:
+            principal.require_append(rec.name)
         condition = (params.get("replace_condition") or "").strip() or None
         if condition is not None:
             if mode != "replace":
@@ -164,8 +165,8 @@ class ImportService:
         except ImportFormatError as exc:
             self.datasources.log_operation(workspace, rec, event, started, **logged, error=str(exc))
             raise BadRequest(str(exc)) from None
-        if result.failed and result.error and f"while pushing to view {workspace.database}." in result.error:
-            reason = result.error.removeprefix("the import failed: ").split(": while executing")[0]
+        reason = failed_view(result.error, workspace.database) if result.failed and result.error else None
+        if reason:
             result.error = (
                 f"{result.rows_stored} row(s) are stored in '{rec.name}', but a materialized view reading it "
                 f"failed, so its target misses rows (populate it again once the view is fixed): {reason}"
