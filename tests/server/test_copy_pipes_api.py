@@ -4,41 +4,13 @@ the tb CLI's push flow, atomic replace for readers, and what lands in jobs_log a
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from api_helpers import ok, poll, sql, wait_job
 
 SUMMARY = "`event` String, `c` UInt64, `total` Float64"
 SUMMARY_SQL = "SELECT event, count() AS c, sum(value) AS total FROM events GROUP BY event"
 NEVER = "0 0 1 1 *"  # a real schedule that the session's clock will not reach during a test
-
-
-def ok(res):
-    assert res.status_code < 300, res.text
-    return res.json() if res.content else None
-
-
-def sql(client, q):
-    return ok(client.get("/v0/sql", params={"q": q}))["data"]
-
-
-def wait_job(client, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = ok(client.get(f"/v0/jobs/{job_id}"))
-        if job["status"] in ("done", "error", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
-def poll(fn, until, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not until(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = fn()
-    return value
 
 
 def copy_pipe(name="summarize", sql_text=SUMMARY_SQL, target="summary", **node):

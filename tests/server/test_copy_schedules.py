@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
+from api_helpers import ok, sql, wait_job
 from starlette.testclient import TestClient
-from test_copy_pipes_api import SUMMARY, copy_pipe, ok, sql, wait_job
+from test_copy_pipes_api import SUMMARY, copy_pipe
 
 HOURLY = "0 * * * *"
 T0 = datetime(2031, 3, 1, 9, 30)  # far from the real clock: the server's own ticks never reach it

@@ -5,22 +5,16 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import threading
-import time
 
 import orjson
 import pytest
+from api_helpers import poll, sql
 from starlette.testclient import TestClient
 
 from tody.services.ratelimit import RateLimiter
 from tody.services.tokens import Scope
 
 SCHEMA = "`id` UInt64 `json:$.id`, `name` String `json:$.who.name`, `score` Nullable(Float64) `json:$.score`"
-
-
-def sql(client, q):
-    res = client.get("/v0/sql", params={"q": q})
-    assert res.status_code == 200, res.text
-    return res.json()["data"]
 
 
 def count(client, table="events"):
@@ -198,9 +192,7 @@ def test_each_flush_writes_an_ops_log_row(events, platform):
         "SELECT event_type, result, rows, rows_quarantine, import_id FROM tinybird.datasources_ops_log "
         "WHERE datasource_name = 'events' AND event_type = 'append-hfi'"
     )
-    deadline = time.monotonic() + 10
-    while not (rows := sql(events, q)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    rows = poll(lambda: sql(events, q), bool)
     assert len(rows) == 1 and rows[0]["rows"] == 1 and rows[0]["rows_quarantine"] == 1
     assert (
         rows[0]["import_id"] == sql(events, "SELECT c__import_id FROM events_quarantine")[0]["c__import_id"]

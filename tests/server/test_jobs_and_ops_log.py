@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from api_helpers import poll
 
 from tody.catalog.store import JobRecord, utcnow
 from tody.services.jobs import RESTARTED, JobService
-
-
-def poll(fn, until, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not until(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = fn()
-    return value
 
 
 def test_delete_by_condition_runs_as_a_job(client, make_events):

@@ -7,6 +7,7 @@ import time
 
 import orjson
 import pytest
+from api_helpers import ok, poll, sql, wait_job
 
 SOURCE = "`ts` DateTime `json:$.ts`, `event` String `json:$.event`, `amount` Float64 `json:$.amount`"
 AGG = "`day` Date, `event` String, `total` AggregateFunction(count), `amount_sum` AggregateFunction(sum, Float64)"
@@ -20,30 +21,11 @@ MERGED = (
 DIRECT = "SELECT event, count() AS c, sum(amount) AS s FROM events GROUP BY event ORDER BY event"
 
 
-def ok(res):
-    assert res.status_code < 300, res.text
-    return res.json() if res.content else None
-
-
-def sql(client, q):
-    return ok(client.get("/v0/sql", params={"q": q}))["data"]
-
-
 def rows(start, n):
     return b"".join(
         orjson.dumps({"ts": f"2024-05-0{1 + i % 3} 10:00:00", "event": f"e{i % 4}", "amount": i % 97}) + b"\n"
         for i in range(start, start + n)
     )
-
-
-def wait_job(client, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = ok(client.get(f"/v0/jobs/{job_id}"))
-        if job["status"] in ("done", "error"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 @pytest.fixture
@@ -213,9 +195,7 @@ def test_a_failing_view_keeps_the_rows_and_says_so(client):
     ok(client.post("/v0/events?name=nums&wait=true", content=b'{"n": 2}\n'))  # the data source still flows
     assert sql(client, "SELECT n FROM lucky") == [{"n": 2}]
     q = "SELECT error FROM tinybird.datasources_ops_log WHERE datasource_name = 'nums' AND result = 'error'"
-    deadline = time.monotonic() + 10
-    while not (logged := sql(client, q)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    logged = poll(lambda: sql(client, q), bool)
     assert "materialized view" in logged[0]["error"]
     res = client.post(
         "/v0/datasources?name=nums&mode=append", content=b"3\n13\n", headers={"Content-Type": "text/csv"}

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import time
 
 import pytest
+from api_helpers import poll
 from starlette.testclient import TestClient
 
 from tody.services.errors import BadRequest
 from tody.services.ingest import url_import
 
 SCHEMA = "`id` UInt64, `name` String"
-
-
-def poll(fn, until, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not until(value) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = fn()
-    return value
 
 
 def finished(client, job_id):
