@@ -156,26 +156,32 @@ def timed(fn: Callable[[], object], iterations: int, warmup: int = 5) -> list[fl
     return samples
 
 
-def concurrent(fn: Callable[[], object], threads: int, per_thread: int) -> tuple[list[float], float, int]:
-    """Latencies (ms), requests per second and errors with `threads` clients calling `fn`."""
-    samples: list[float] = []
-    errors = 0
+_END = object()
+
+
+def threaded(fn, items: list, threads: int) -> tuple[float, list[float], int]:
+    """Run fn(item) over items from `threads` threads: wall seconds, per-call ms, errors."""
     lock = threading.Lock()
+    it = iter(items)
+    samples: list[float] = []
+    errors = [0]
 
     def worker() -> None:
-        nonlocal errors
         mine = []
-        bad = 0
-        for _ in range(per_thread):
+        while True:
+            with lock:
+                item = next(it, _END)
+            if item is _END:
+                break
             start = time.perf_counter()
             try:
-                fn()
+                fn(item)
             except Exception:
-                bad += 1
+                with lock:
+                    errors[0] += 1
             mine.append((time.perf_counter() - start) * 1000)
         with lock:
             samples.extend(mine)
-            errors += bad
 
     workers = [threading.Thread(target=worker) for _ in range(threads)]
     start = time.perf_counter()
@@ -183,7 +189,13 @@ def concurrent(fn: Callable[[], object], threads: int, per_thread: int) -> tuple
         w.start()
     for w in workers:
         w.join()
-    return samples, len(samples) / (time.perf_counter() - start), errors
+    return time.perf_counter() - start, samples, errors[0]
+
+
+def concurrent(fn: Callable[[], object], threads: int, per_thread: int) -> tuple[list[float], float, int]:
+    """Latencies (ms), requests per second and errors with `threads` clients calling `fn`."""
+    wall, samples, errors = threaded(lambda _: fn(), [None] * (threads * per_thread), threads)
+    return samples, len(samples) / wall, errors
 
 
 def p50(samples: list[float]) -> float:

@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import traceback
 import urllib.parse
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from harness import TOKEN, Server, p50, p99, peak_rss_mb, reset_peak_rss
+from harness import TOKEN, Server, p50, p99, peak_rss_mb, reset_peak_rss, threaded
 
 SCENARIOS = ("events_batch", "events_single", "bulk_csv", "bulk_parquet")
 COLUMNS = (
@@ -259,39 +258,6 @@ def events_route(server: Server, name: str) -> str | None:
     if res.status_code in (200, 202):
         return None
     return f"POST /v0/events answered {res.status_code}: {res.text[:200]}"
-
-
-def threaded(fn, items: list, threads: int) -> tuple[float, list[float], int]:
-    """Run fn(item) over items from `threads` threads: wall seconds, per-call ms, errors."""
-    lock = threading.Lock()
-    it = iter(items)
-    samples: list[float] = []
-    errors = [0]
-
-    def worker() -> None:
-        mine = []
-        while True:
-            with lock:
-                item = next(it, None)
-            if item is None:
-                break
-            start = time.perf_counter()
-            try:
-                fn(item)
-            except Exception:
-                with lock:
-                    errors[0] += 1
-            mine.append((time.perf_counter() - start) * 1000)
-        with lock:
-            samples.extend(mine)
-
-    workers = [threading.Thread(target=worker) for _ in range(threads)]
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return time.perf_counter() - start, samples, errors[0]
 
 
 def raw_send_insert(raw, table: str):
