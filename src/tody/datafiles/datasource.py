@@ -172,6 +172,12 @@ def _unquote(value: str) -> str:
 
 
 class _Reader:
+    """Splits datafile lines into statements. Subclasses name their own example instructions and may
+    decide differently where a block ends."""
+
+    example = "SCHEMA >"  # in "expected an instruction such as …"
+    block_hint = ""  # after "a block opened with 'INSTRUCTION >'"
+
     def __init__(self, lines: list[_Line], filename: str | None):
         self.lines = lines
         self.filename = filename
@@ -192,24 +198,31 @@ class _Reader:
             if line.text[0] in " \t":
                 raise self.error(
                     "unexpected indented line: instructions start at the beginning of a line, and "
-                    "indented lines belong to a block opened with 'INSTRUCTION >'",
+                    f"indented lines belong to a block opened with 'INSTRUCTION >'{self.block_hint}",
                     line,
                 )
             m = _INSTRUCTION.match(line.text)
             if not m:
-                raise self.error(f"expected an instruction such as SCHEMA >, got {line.text.strip()!r}", line)
+                raise self.error(
+                    f"expected an instruction such as {self.example}, got {line.text.strip()!r}", line
+                )
             key, rest = m.group(1), (m.group(2) or "")
             if key != key.upper():
                 raise self.error(f"instructions are written in uppercase: {key.upper()}, not {key}", line)
             i += 1
             if rest.strip() == ">":
-                j = i
-                while j < len(lines) and (not lines[j].text.strip() or lines[j].text[0] in " \t#"):
-                    j += 1
+                j = self._block_end(i)
                 yield key, None, lines[i:j], line
                 i = j
             else:
                 yield key, rest, None, line
+
+    def _block_end(self, i: int) -> int:
+        """A block goes on over blank, indented and comment lines."""
+        lines = self.lines
+        while i < len(lines) and (not lines[i].text.strip() or lines[i].text[0] in " \t#"):
+            i += 1
+        return i
 
 
 def _block_text(block: list[_Line], *, text_block: bool) -> tuple[str, list[_Line]]:

@@ -175,35 +175,8 @@ def _is_instruction(text: str) -> bool:
 
 
 class _PipeReader(_Reader):
-    def statements(self):
-        """Yield (KEY, inline value | None, block lines | None, line)."""
-        lines, i = self.lines, 0
-        while i < len(lines):
-            line = lines[i]
-            if not line.text.strip() or line.text.lstrip().startswith("#"):
-                i += 1
-                continue
-            if line.text[0] in " \t":
-                raise self.error(
-                    "unexpected indented line: instructions start at the beginning of a line, and "
-                    "indented lines belong to a block opened with 'INSTRUCTION >' (such as SQL >)",
-                    line,
-                )
-            m = _INSTRUCTION.match(line.text)
-            if not m:
-                raise self.error(
-                    f"expected an instruction such as NODE or SQL >, got {line.text.strip()!r}", line
-                )
-            key, rest = m.group(1), (m.group(2) or "")
-            if key != key.upper():
-                raise self.error(f"instructions are written in uppercase: {key.upper()}, not {key}", line)
-            i += 1
-            if rest.strip() == ">":
-                j = self._block_end(i)
-                yield key, None, lines[i:j], line
-                i = j
-            else:
-                yield key, rest, None, line
+    example = "NODE or SQL >"
+    block_hint = " (such as SQL >)"
 
     def _block_end(self, i: int) -> int:
         lines, indented, previous_blank = self.lines, None, False
