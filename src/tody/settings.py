@@ -64,6 +64,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Events API requests per second per data source (0 = no limit); over it: 429 and Retry-After.",
     ),
     Setting(
+        "token_rate_limit",
+        int,
+        0,
+        "Requests per second one token may make (0 = no limit); a workspace may set its own, a JWT its "
+        "limits.rps.",
+    ),
+    Setting(
+        "endpoint_rate_limit",
+        int,
+        0,
+        "Requests per second one API endpoint answers (0 = no limit); a workspace may set its own.",
+    ),
+    Setting(
         "events_max_body_bytes", int, 10_485_760, "Largest Events API request body (bytes), before gzip."
     ),
     Setting(
@@ -119,6 +132,8 @@ class Config:
     max_sql_bytes: int = 256_000
     max_server_memory_ratio: float = 0.7
     events_rate_limit: int = 5000
+    token_rate_limit: int = 0
+    endpoint_rate_limit: int = 0
     events_max_body_bytes: int = 10_485_760
     events_flush_interval: float = 0.5
     events_flush_bytes: int = 16_777_216

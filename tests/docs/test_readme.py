@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tody.server.app import ROUTES
+from tody.server.app import ROUTES, needs_table
 from tody.settings import markdown_table
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
@@ -29,3 +29,14 @@ def test_every_route_is_in_the_readme():
 
 def test_the_two_commands_are_documented():
     assert "make serve" in README and "make test" in README
+
+
+def test_route_needs_table_matches_the_routes():
+    block = re.search(r"<!-- needs-table:start -->\n(.*?)\n<!-- needs-table:end -->", README, re.S)
+    assert block, "README lost its needs table markers"
+    assert block.group(1) == needs_table(), "run `python -m tody.server.app` and paste the table"
+
+
+def test_every_api_route_declares_what_its_token_needs():
+    api_routes = [r for r in ROUTES if r.path.startswith(("/v0/", "/v1/"))]
+    assert api_routes and all(getattr(r, "needs", None) is not None for r in api_routes)

@@ -178,7 +178,7 @@ def test_scopes(app, platform, workspace, events):
     with as_token("DATASOURCES:APPEND:events") as appender:
         assert appender.post("/v0/events?name=events", content=ndjson([good(1)])).status_code == 202
         res = appender.post("/v0/events?name=unknown", content=ndjson([good(1)]))
-        assert res.status_code == 404 and "DATASOURCES:CREATE" in res.json()["error"]
+        assert res.status_code == 403 and "DATASOURCES:CREATE" in res.json()["error"]
     with as_token("DATASOURCES:READ:events") as reader:
         assert reader.post("/v0/events?name=events", content=ndjson([good(2)])).status_code == 403
     res = events.post("/v0/events", content=ndjson([good(1)]))

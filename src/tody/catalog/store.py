@@ -42,6 +42,7 @@ class WorkspaceRecord:
     name: str
     database: str
     created_at: datetime
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,10 @@ class Catalog:
         with self.write() as conn:
             conn.execute(sa.insert(t.workspaces).values(**rec.__dict__))
 
+    def update_workspace(self, workspace_id: str, **values: Any) -> None:
+        with self.write() as conn:
+            conn.execute(sa.update(t.workspaces).where(t.workspaces.c.id == workspace_id).values(**values))
+
     # -- tokens ----------------------------------------------------------------------------------
 
     def token_by_hash(self, value_hash: str) -> TokenRecord | None:
@@ -238,6 +243,15 @@ class Catalog:
     def add_token(self, rec: TokenRecord) -> None:
         with self.write() as conn:
             conn.execute(sa.insert(t.tokens).values(**rec.__dict__))
+
+    def update_token(self, token_id: str, **values: Any) -> None:
+        values["updated_at"] = utcnow()
+        with self.write() as conn:
+            conn.execute(sa.update(t.tokens).where(t.tokens.c.id == token_id).values(**values))
+
+    def delete_token(self, token_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(sa.delete(t.tokens).where(t.tokens.c.id == token_id))
 
     # -- data sources ----------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ workspaces = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("database", String(64), nullable=False, unique=True),  # the ClickHouse database
     Column("created_at", DateTime, nullable=False),
+    # Request rate limits set for this workspace: {"token_rps", "endpoint_rps", "endpoints": {pipe: rps}}.
+    Column("limits", JSON, nullable=False, server_default="{}"),
 )
 
 tokens = Table(

@@ -11,7 +11,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tody.engine.base import EngineError
 from tody.metrics import Metrics
 from tody.server import errors
-from tody.server.routes import copies, datasources, events, health, jobs, materialized, pipes, sql, workspaces
+from tody.server.routes import (
+    copies,
+    datasources,
+    events,
+    health,
+    jobs,
+    materialized,
+    pipes,
+    sql,
+    tokens,
+    workspaces,
+)
 from tody.services.errors import ServiceError
 from tody.services.platform import Platform
 
@@ -25,7 +36,20 @@ ROUTES = [
     *events.routes,
     *materialized.routes,
     *copies.routes,
+    *tokens.routes,
 ]
+
+
+def needs_table() -> str:
+    """The README's table of what each API route's token needs (a test keeps the two in step)."""
+    lines = ["| route | the token needs |", "|---|---|"]
+    for route in ROUTES:
+        needs = getattr(route, "needs", None)
+        if needs is None:
+            continue
+        methods = "\\|".join(m for m in sorted(route.methods or ()) if m != "HEAD")
+        lines.append(f"| `{methods} {route.path}` | {needs} |")
+    return "\n".join(lines)
 
 
 class MetricsMiddleware:
@@ -73,3 +97,7 @@ def create_app(platform: Platform) -> Starlette:
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+if __name__ == "__main__":
+    print(needs_table())

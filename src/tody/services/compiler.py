@@ -81,7 +81,8 @@ class Compiler:
         hit = self._get(key)
         if hit is not None:
             return hit
-        scope = _Scope(self, principal, pipe, len(pipe.nodes) if pipe else 0, params or {}, check_read, ())
+        bound = with_fixed_params(principal, pipe, params)
+        scope = _Scope(self, principal, pipe, len(pipe.nodes) if pipe else 0, bound, check_read, ())
         compiled = scope.compile(self._render(sql, params), extra)
         self._put(key, compiled)
         return compiled
@@ -109,8 +110,15 @@ class Compiler:
         hit = self._get(key)
         if hit is not None:
             return hit
-        scope = _Scope(self, principal, pipe, 0, params or {}, check_read, (pipe.id,))
+        scope = _Scope(
+            self, principal, pipe, 0, with_fixed_params(principal, pipe, params), check_read, (pipe.id,)
+        )
         compiled = scope.node(node_name)
+        row_filter = principal.pipe_filter(pipe.name)
+        if row_filter is not None:
+            compiled = self.compile_sql(
+                principal, filtered_output(pipe, row_filter), extra={"_": compiled.sql}
+            )
         self._put(key, compiled)
         return compiled
 
@@ -257,12 +265,41 @@ class _Scope:
             raise Forbidden(
                 f"Not enough permissions to read pipe '{other.name}': the token needs PIPES:READ:{other.name}"
             )
-        inner = _Scope(self.c, self.principal, other, 0, self.params, False, (*self.stack, other.id))
-        return TableBinding(subquery=inner.node(endpoint.name).sql)
+        params = with_fixed_params(self.principal, other, self.params)
+        inner = _Scope(self.c, self.principal, other, 0, params, False, (*self.stack, other.id))
+        sql = inner.node(endpoint.name).sql
+        row_filter = self.principal.pipe_filter(other.name)
+        if row_filter is not None:
+            sql = self.c.compile_sql(self.principal, filtered_output(other, row_filter), extra={"_": sql}).sql
+        return TableBinding(subquery=sql)
 
     def _names(self) -> list[str]:
         by_id = {p.id: p.name for p in self.c.catalog.pipes(self.principal.workspace.id).values()}
         return [by_id.get(pid, pid) for pid in self.stack]
+
+
+def with_fixed_params(principal: Principal, pipe: PipeRecord | None, params: Params | None) -> dict:
+    """A JWT's `fixed_params` for `pipe` replace the request's own, wherever the pipe is read."""
+    fixed = principal.fixed_params.get(pipe.name) if pipe is not None else None
+    if not fixed:
+        return dict(params or {})
+    forced = {k: [str(x) for x in v] if isinstance(v, list) else _param_text(v) for k, v in fixed.items()}
+    return {**(params or {}), **forced}
+
+
+def _param_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def filtered_output(pipe: PipeRecord, row_filter: str) -> str:
+    """A `PIPES:READ:<pipe>:<filter>` scope: the pipe's output, filtered (checked by the gate)."""
+    try:
+        expression = validate_expression(row_filter)
+    except SQLGateError as exc:
+        raise Forbidden(f"The row filter of this token on pipe '{pipe.name}' is not valid: {exc}") from None
+    return f"SELECT * FROM _ WHERE {expression}"
 
 
 def _freeze(value: Mapping | None) -> tuple | None:

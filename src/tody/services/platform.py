@@ -23,11 +23,12 @@ from tody.services.errors import ServiceError
 from tody.services.ingest.events import EventsService
 from tody.services.ingest.imports import ImportService
 from tody.services.jobs import JobService
+from tody.services.jwt_tokens import JwtService
 from tody.services.materialized import MaterializedViews
 from tody.services.openapi import OpenAPIService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
-from tody.services.ratelimit import RateLimiter
+from tody.services.ratelimit import RateLimiter, RequestLimits
 from tody.services.scheduler import CopyScheduler
 from tody.services.secrets import ServerKey
 from tody.services.tokens import TokenService
@@ -90,6 +91,7 @@ class Platform:
     imports: ImportService
     events: EventsService
     events_limiter: RateLimiter
+    limits: RequestLimits
     materialized: MaterializedViews
     copies: CopyService
     scheduler: CopyScheduler
@@ -119,6 +121,7 @@ class Platform:
             lock.release()
             raise
         tokens = TokenService(catalog, key)
+        tokens.jwt = JwtService(tokens)
         compiler = Compiler(catalog, engine, max_sql_bytes=config.max_sql_bytes)
         stats.install(engine, compiler)
         writer = stats.StatsWriter(engine)
@@ -162,6 +165,7 @@ class Platform:
             imports=ImportService(engine, datasources, data_dir / "jobs" / "spool"),
             events=events,
             events_limiter=RateLimiter(config.events_rate_limit),
+            limits=RequestLimits(config.token_rate_limit, config.endpoint_rate_limit),
             materialized=materialized,
             copies=copies,
             scheduler=CopyScheduler(copies),

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from tody.catalog.store import Catalog, TokenRecord, WorkspaceRecord, utcnow
-from tody.services.errors import BadRequest, Forbidden, Unauthorized
+from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from tody.services.names import validate_name
 from tody.services.secrets import ServerKey
+from tody.sql.gate import validate_expression
+from tody.sql.walk import SQLGateError
 
 ADMIN = "ADMIN"
 ADMIN_USER = "ADMIN_USER"
@@ -81,11 +87,15 @@ class Scope:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a workspace and the scopes of the token used."""
+    """Who is calling: a workspace and the scopes of the token used. A JWT also brings the params it
+    fixes per pipe and its own requests-per-second limit."""
 
     workspace: WorkspaceRecord
     token: TokenRecord
     scopes: tuple[Scope, ...]
+    fixed_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    rps: int | None = None
+    is_jwt: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -93,6 +103,8 @@ class Principal:
 
     def has(self, scope_type: str, resource: str | None = None) -> bool:
         if self.is_admin:
+            return True
+        if scope_type in (DATASOURCES_READ, PIPES_READ) and any(s.type == READ_ALL for s in self.scopes):
             return True
         return any(s.type == scope_type and (resource is None or s.resource == resource) for s in self.scopes)
 
@@ -119,6 +131,15 @@ class Principal:
     def can_read_datasource(self, name: str) -> bool:
         return self.is_admin or self.has(READ_ALL) or self.has(DATASOURCES_READ, name)
 
+    def pipe_filter(self, name: str) -> str | None:
+        """Row filter on the output of pipe `name` (a `PIPES:READ:<pipe>:<filter>` scope)."""
+        if self.is_admin or self.has(READ_ALL):
+            return None
+        filters = [s.filter for s in self.scopes if s.type == PIPES_READ and s.resource == name]
+        if any(f is None for f in filters):
+            return None
+        return " OR ".join(f"({f})" for f in filters) if filters else None
+
     def datasource_filter(self, name: str) -> str | None:
         """Row filter this token applies to `name`, when it reads it through a filtered scope."""
         if self.is_admin or self.has(READ_ALL):
@@ -129,10 +150,25 @@ class Principal:
         return " OR ".join(f"({f})" for f in filters) if filters else None
 
 
+# Scopes that make a token an administrator: only an admin may grant them, see their values or
+# change tokens holding them (a TOKENS token cannot climb to ADMIN).
+ADMIN_LEVEL = {ADMIN, ADMIN_USER}
+QUARANTINE_SUFFIX = "_quarantine"
+
+
 class TokenService:
+    """Static tokens: values encrypted with the server key and found by a keyed hash (DESIGN §8).
+
+    Scopes are stored with the id of their resource, so a renamed data source or pipe keeps its
+    tokens and a new one that takes an old name does not inherit them; they read as current names.
+    """
+
     def __init__(self, catalog: Catalog, key: ServerKey):
         self.catalog = catalog
         self.key = key
+        self._principals: dict[str, tuple[int, Principal]] = {}
+        self._lock = threading.Lock()
+        self.jwt: Any = None  # the JwtService, set by the platform (it signs with the workspace admin token)
 
     @staticmethod
     def new_value(workspace_id: str, token_id: str) -> str:
@@ -141,6 +177,8 @@ class TokenService:
         head = orjson.dumps({"u": workspace_id, "id": token_id})
         encoded = base64.urlsafe_b64encode(head).decode().rstrip("=")
         return f"p.{encoded}.{secrets.token_urlsafe(32)}"
+
+    # -- creating and changing (no permission checks: callers with a principal use the API methods)
 
     def create(
         self,
@@ -162,7 +200,7 @@ class TokenService:
             description=description,
             value_hash=self.key.lookup_hash(value),
             value_encrypted=self.key.encrypt(value),
-            scopes=[s.as_dict() for s in scopes],
+            scopes=[self._stored(workspace, s) for s in scopes],
             origin=origin,
             created_at=now,
             updated_at=now,
@@ -170,31 +208,195 @@ class TokenService:
         self.catalog.add_token(rec)
         return rec, value
 
+    def _stored(self, workspace: WorkspaceRecord, scope: Scope) -> dict[str, str]:
+        out = scope.as_dict()
+        found = self._resource(workspace, scope)
+        if found is not None:
+            out["resource_id"] = found
+        return out
+
+    def _resource(self, workspace: WorkspaceRecord, scope: Scope) -> str | None:
+        """Id of the resource a scope names (`<ds id>#quarantine` for a quarantine), None if absent."""
+        if scope.resource is None:
+            return None
+        if scope.type.startswith("PIPES:"):
+            pipe = self.catalog.pipe(workspace.id, scope.resource)
+            return pipe.id if pipe else None
+        ds = self.catalog.datasource(workspace.id, scope.resource)
+        if ds is not None:
+            return ds.id
+        if scope.type == DATASOURCES_READ and scope.resource.endswith(QUARANTINE_SUFFIX):
+            ds = self.catalog.datasource(workspace.id, scope.resource[: -len(QUARANTINE_SUFFIX)])
+            return f"{ds.id}#quarantine" if ds else None
+        return None
+
+    def _current_names(self, workspace_id: str) -> dict[str, str]:
+        names = {ds.id: name for name, ds in self.catalog.datasources(workspace_id).items()}
+        names.update({f"{ds_id}#quarantine": name + QUARANTINE_SUFFIX for ds_id, name in list(names.items())})
+        names.update({pipe.id: name for name, pipe in self.catalog.pipes(workspace_id).items()})
+        return names
+
+    def scopes_of(self, rec: TokenRecord) -> tuple[Scope, ...]:
+        """The token's scopes with today's resource names; scopes whose resource is gone are dropped."""
+        names = None
+        out = []
+        for s in rec.scopes:
+            resource = s.get("resource")
+            if s.get("resource_id"):
+                names = names if names is not None else self._current_names(rec.workspace_id)
+                resource = names.get(s["resource_id"])
+                if resource is None:
+                    continue
+            out.append(Scope(s["type"], resource, s.get("filter")))
+        return tuple(out)
+
     def value(self, rec: TokenRecord) -> str:
         return self.key.decrypt(rec.value_encrypted)
+
+    # -- authentication --------------------------------------------------------------------------
 
     def authenticate(self, value: str | None) -> Principal:
         if not value:
             raise Unauthorized(
                 "Missing token: pass it as 'Authorization: Bearer <token>' or '?token=<token>'"
             )
-        rec = self.catalog.token_by_hash(self.key.lookup_hash(value))
+        if self.jwt is not None and self.jwt.looks_like(value):
+            return self.jwt.authenticate(value)
+        value_hash = self.key.lookup_hash(value)
+        generation = self.catalog.generation
+        cached = self._principals.get(value_hash)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        rec = self.catalog.token_by_hash(value_hash)
         if rec is None:
             raise Forbidden("Invalid token: it does not exist or was refreshed or deleted")
         workspace = self.catalog.workspace(rec.workspace_id)
         if workspace is None:
             raise Forbidden("Invalid token: its workspace no longer exists")
-        scopes = tuple(Scope(s["type"], s.get("resource"), s.get("filter")) for s in rec.scopes)
-        return Principal(workspace=workspace, token=rec, scopes=scopes)
+        principal = Principal(workspace=workspace, token=rec, scopes=self.scopes_of(rec))
+        with self._lock:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[value_hash] = (generation, principal)
+        return principal
 
-    def public(self, rec: TokenRecord, *, with_value: bool = True) -> dict:
-        out = {
+    # -- the Tokens API --------------------------------------------------------------------------
+
+    def visible(self, principal: Principal) -> list[TokenRecord]:
+        principal.require(TOKENS)
+        return self.catalog.tokens(principal.workspace.id)
+
+    def get(self, principal: Principal, name_or_id: str) -> TokenRecord:
+        principal.require(TOKENS)
+        found = [r for r in self.catalog.tokens(principal.workspace.id) if name_or_id in (r.id, r.name)]
+        if not found:
+            raise NotFound(f"Token '{name_or_id}' not found in this workspace")
+        return found[0]
+
+    def parse_scopes(self, principal: Principal, texts: list[str]) -> list[Scope]:
+        """Scope strings of a create or update request: valid, existing resources, gated filters, and
+        nothing above the caller (only an admin grants ADMIN)."""
+        scopes: list[Scope] = []
+        for text in texts:
+            if not text.strip():
+                continue
+            scope = Scope.parse(text)
+            if scope.type in ADMIN_LEVEL and not principal.is_admin:
+                raise Forbidden(f"Only an admin token can grant the {scope.type} scope")
+            if scope.resource is not None and self._resource(principal.workspace, scope) is None:
+                kind = "Pipe" if scope.type.startswith("PIPES:") else "Data Source"
+                raise BadRequest(
+                    f"Scope '{scope}': {kind} '{scope.resource}' does not exist in this workspace"
+                )
+            if scope.filter:
+                self._check_filter(principal.workspace, scope)
+            if scope not in scopes:
+                scopes.append(scope)
+        return scopes
+
+    def _check_filter(self, workspace: WorkspaceRecord, scope: Scope) -> None:
+        """A row filter passes the SQL gate as an expression over the data source's columns."""
+        assert scope.filter is not None and scope.resource is not None
+        ds = self.catalog.datasource(workspace.id, scope.resource) if scope.type == DATASOURCES_READ else None
+        columns = [c["name"] for c in ds.columns] if ds is not None else None
+        try:
+            validate_expression(scope.filter, columns)
+        except SQLGateError as exc:
+            raise BadRequest(f"Scope '{scope}': the filter is not valid: {exc}") from None
+
+    def _check_name(self, principal: Principal, name: str, *, keep: TokenRecord | None = None) -> None:
+        validate_name(name, "Token")
+        clash = next((r for r in self.catalog.tokens(principal.workspace.id) if r.name == name), None)
+        if clash is not None and (keep is None or clash.id != keep.id):
+            raise Conflict(f"A token named '{name}' already exists in this workspace")
+
+    def _check_may_change(self, principal: Principal, rec: TokenRecord) -> None:
+        if not principal.is_admin and any(s.get("type") in ADMIN_LEVEL for s in rec.scopes):
+            raise Forbidden(f"Only an admin token can change or see the admin token '{rec.name}'")
+
+    def create_static(
+        self, principal: Principal, name: str, scopes: list[str], *, description: str = "", origin: str = ""
+    ) -> tuple[TokenRecord, str]:
+        principal.require(TOKENS)
+        self._check_name(principal, name)
+        parsed = self.parse_scopes(principal, scopes)
+        return self.create(principal.workspace, name, parsed, description=description, origin=origin)
+
+    def update(
+        self,
+        principal: Principal,
+        name_or_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        scopes: list[str] | None = None,
+    ) -> TokenRecord:
+        rec = self.get(principal, name_or_id)
+        self._check_may_change(principal, rec)
+        changes: dict[str, Any] = {}
+        if name is not None and name != rec.name:
+            self._check_name(principal, name, keep=rec)
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description
+        if scopes is not None:
+            parsed = self.parse_scopes(principal, scopes)
+            changes["scopes"] = [self._stored(principal.workspace, s) for s in parsed]
+        if changes:
+            self.catalog.update_token(rec.id, **changes)
+        return self.get(principal, rec.id)
+
+    def delete(self, principal: Principal, name_or_id: str) -> None:
+        rec = self.get(principal, name_or_id)
+        self._check_may_change(principal, rec)
+        if rec.name == WORKSPACE_ADMIN_TOKEN:
+            # it signs the workspace's JWTs and is the way back in; refreshing it is the way to revoke
+            raise Conflict(f"The '{WORKSPACE_ADMIN_TOKEN}' cannot be deleted; refresh it to change its value")
+        self.catalog.delete_token(rec.id)
+
+    def refresh(self, principal: Principal, name_or_id: str) -> tuple[TokenRecord, str]:
+        """A new secret for the same token: the old value stops working at once (and, for the workspace
+        admin token, every JWT signed with it)."""
+        rec = self.get(principal, name_or_id)
+        self._check_may_change(principal, rec)
+        value = self.new_value(rec.workspace_id, rec.id)
+        self.catalog.update_token(
+            rec.id, value_hash=self.key.lookup_hash(value), value_encrypted=self.key.encrypt(value)
+        )
+        return self.get(principal, rec.id), value
+
+    def public(self, rec: TokenRecord, *, viewer: Principal | None = None) -> dict:
+        """A token as the API shows it; its value only to whom may see it (admins see every value)."""
+        out: dict[str, Any] = {
             "id": rec.id,
             "name": rec.name,
             "description": rec.description,
-            "scopes": rec.scopes,
+            "scopes": [s.as_dict() for s in self.scopes_of(rec)],
             "origin": {"type": rec.origin} if rec.origin else {},
+            "created_at": rec.created_at.isoformat(sep=" "),
+            "updated_at": rec.updated_at.isoformat(sep=" "),
         }
-        if with_value:
+        admin_level = any(s.get("type") in ADMIN_LEVEL for s in rec.scopes)
+        if viewer is None or viewer.is_admin or not admin_level:
             out["token"] = self.value(rec)
         return out

@@ -6,8 +6,9 @@ import uuid
 
 from tody.catalog.store import Catalog, OrganizationRecord, WorkspaceRecord, utcnow
 from tody.engine.base import Engine, quote_identifier
-from tody.services.errors import Conflict
+from tody.services.errors import BadRequest, Conflict
 from tody.services.names import validate_name
+from tody.services.ratelimit import RequestLimits
 from tody.services.tokens import ADMIN, WORKSPACE_ADMIN_TOKEN, Principal, Scope, TokenService
 
 DEFAULT_ORGANIZATION = "default"
@@ -96,3 +97,55 @@ class WorkspaceService:
         if principal.is_admin:
             entry["token"] = self.tokens.value(principal.token)
         return {"id": principal.token.id, "workspaces": [entry]}
+
+    # -- request rate limits ---------------------------------------------------------------------
+
+    def limits(self, workspace: WorkspaceRecord, defaults: RequestLimits) -> dict:
+        """The workspace's request limits as the API shows them (pipes by name; 0 = no limit)."""
+        own = workspace.limits
+        pipes_by_id = {p.id: p.name for p in self.catalog.pipes(workspace.id).values()}
+        return {
+            "token_rps": own.get("token_rps", defaults.token_rps),
+            "endpoint_rps": own.get("endpoint_rps", defaults.endpoint_rps),
+            "endpoints": {
+                pipes_by_id[pid]: rps for pid, rps in own.get("endpoints", {}).items() if pid in pipes_by_id
+            },
+        }
+
+    def set_limits(self, principal: Principal, changes: dict[str, str]) -> WorkspaceRecord:
+        """`token_rps`, `endpoint_rps` and `endpoint_rps.<pipe>`: requests per second (0 = no limit,
+        empty = back to the server's default)."""
+        principal.require(ADMIN)
+        workspace = principal.workspace
+        limits = {**workspace.limits, "endpoints": dict(workspace.limits.get("endpoints", {}))}
+        for key, raw in changes.items():
+            value = _rps(key, raw)
+            if key in ("token_rps", "endpoint_rps"):
+                target, field = limits, key
+            elif key.startswith("endpoint_rps."):
+                pipe = self.catalog.pipe(workspace.id, key.partition(".")[2])
+                if pipe is None:
+                    raise BadRequest(f"'{key}': there is no pipe '{key.partition('.')[2]}' in this workspace")
+                target, field = limits["endpoints"], pipe.id
+            else:
+                raise BadRequest(f"Unknown limit '{key}': use token_rps, endpoint_rps or endpoint_rps.<pipe>")
+            if value is None:
+                target.pop(field, None)
+            else:
+                target[field] = value
+        self.catalog.update_workspace(workspace.id, limits=limits)
+        updated = self.catalog.workspace(workspace.id)
+        assert updated is not None
+        return updated
+
+
+def _rps(key: str, raw: str) -> int | None:
+    if raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"'{key}' must be a whole number of requests per second (0 = no limit)") from None
+    if value < 0:
+        raise BadRequest(f"'{key}' cannot be negative (0 = no limit)")
+    return value

@@ -20,7 +20,7 @@ def _job_body(call: Call, job, pipe) -> dict:
     }
 
 
-@api("/v0/pipes/{name}/nodes/{node}/copy", ["POST", "PUT"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/nodes/{node}/copy", ["POST", "PUT"], needs=PIPES_CREATE)
 async def link(call: Call):
     """Make the node the copy node (`target_datasource`, `schedule_cron`, `mode`); PUT changes its
     settings (the tb CLI sends it after POST /v0/pipes, addressing the pipe and node by id)."""
@@ -33,7 +33,7 @@ async def link(call: Call):
     return json_response(out)
 
 
-@api("/v0/pipes/{name}/nodes/{node}/copy", ["DELETE"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/nodes/{node}/copy", ["DELETE"], needs=PIPES_CREATE)
 async def unlink(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -41,7 +41,7 @@ async def unlink(call: Call):
     return json_response(platform.pipes.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}/copy", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/copy", ["POST"], needs=PIPES_CREATE)
 async def run(call: Call):
     """Run the copy now as a job: template parameters in the query string, `_mode` overrides the mode."""
     platform = call.platform
@@ -54,7 +54,7 @@ async def run(call: Call):
     return json_response(_job_body(call, job, pipe))
 
 
-@api("/v0/pipes/{name}/copy/pause", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/copy/pause", ["POST"], needs=PIPES_CREATE)
 async def pause(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -62,7 +62,7 @@ async def pause(call: Call):
     return json_response(platform.pipes.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}/copy/resume", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/copy/resume", ["POST"], needs=PIPES_CREATE)
 async def resume(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -70,7 +70,7 @@ async def resume(call: Call):
     return json_response(platform.pipes.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}/copy/cancel", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/copy/cancel", ["POST"], needs=PIPES_CREATE)
 async def cancel(call: Call):
     """Cancel the pipe's waiting or running copy job (a running append stops only before it writes)."""
     platform = call.platform

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.responses import Response
 
-from tody.server.auth import Call, api, blocking, datafile_response, json_response
+from tody.server.auth import ANY_TOKEN, ByParam, Call, Needs, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
 from tody.services.errors import BadRequest, Forbidden
 from tody.services.ingest import url_import
@@ -23,6 +23,17 @@ DATAFILE_INSTRUCTIONS = (
     "TAGS",
     "SHARED_WITH",
     "INCLUDE",
+)
+
+# What `POST /v0/datasources` needs depends on what it does (Tinybird: a replace needs CREATE).
+BY_MODE = ByParam(
+    "mode",
+    "create",
+    {
+        "create": Needs(DATASOURCES_CREATE),
+        "append": Needs("DATASOURCES:APPEND:{name}", DATASOURCES_CREATE),
+        "replace": Needs(DATASOURCES_CREATE),
+    },
 )
 
 
@@ -42,7 +53,7 @@ async def _datafile_body(call: Call) -> str | None:
     return None
 
 
-@api("/v0/datasources", ["GET"])
+@api("/v0/datasources", ["GET"], needs=ANY_TOKEN)
 async def list_datasources(call: Call):
     svc = call.platform.datasources
     records = svc.readable(call.principal)
@@ -50,7 +61,7 @@ async def list_datasources(call: Call):
     return json_response({"datasources": [svc.describe(r, stats) for r in records]})
 
 
-@api("/v0/datasources", ["POST"])
+@api("/v0/datasources", ["POST"], needs=BY_MODE)
 async def create_datasource(call: Call):
     mode = call.params.get("mode", "create")
     if mode not in ("create", "append", "replace"):
@@ -143,14 +154,14 @@ async def _import_url(call: Call, name: str, mode: str, url: str):
     )
 
 
-@api("/v0/datasources/{name}.datasource", ["GET"])
+@api("/v0/datasources/{name}.datasource", ["GET"], needs=Needs("DATASOURCES:READ:{name}"))
 async def datasource_file(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
     return datafile_response(svc.datafile(rec))
 
 
-@api("/v0/datasources/{name}", ["GET"])
+@api("/v0/datasources/{name}", ["GET"], needs=Needs("DATASOURCES:READ:{name}"))
 async def get_datasource(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
@@ -159,7 +170,7 @@ async def get_datasource(call: Call):
     return json_response(await _described(call, rec))
 
 
-@api("/v0/datasources/{name}", ["PUT"])
+@api("/v0/datasources/{name}", ["PUT"], needs=DATASOURCES_CREATE)
 async def update_datasource(call: Call):
     svc = call.platform.datasources
     rec = svc.get(call.principal.workspace, call.path("name"))
@@ -169,7 +180,7 @@ async def update_datasource(call: Call):
     return json_response(await _described(call, rec))
 
 
-@api("/v0/datasources/{name}", ["DELETE"])
+@api("/v0/datasources/{name}", ["DELETE"], needs=Needs("DATASOURCES:DROP:{name}"))
 async def delete_datasource(call: Call):
     svc = call.platform.datasources
     rec = svc.get(call.principal.workspace, call.path("name"))
@@ -179,7 +190,7 @@ async def delete_datasource(call: Call):
     return Response(status_code=204)
 
 
-@api("/v0/datasources/{name}/truncate", ["POST"])
+@api("/v0/datasources/{name}/truncate", ["POST"], needs=Needs("DATASOURCES:DROP:{name}"))
 async def truncate_datasource(call: Call):
     svc = call.platform.datasources
     rec = svc.get(call.principal.workspace, call.path("name"))
@@ -201,7 +212,7 @@ def _readable(call: Call):
     return rec
 
 
-@api("/v0/datasources/{name}/delete", ["POST"])
+@api("/v0/datasources/{name}/delete", ["POST"], needs=Needs("DATASOURCES:DROP:{name}"))
 async def delete_rows(call: Call):
     svc = call.platform.datasources
     rec = svc.get(call.principal.workspace, call.path("name"))

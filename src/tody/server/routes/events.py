@@ -1,17 +1,18 @@
 """The Events API (`POST /v0/events`): NDJSON or JSON events appended to a data source.
 
 Answers 202 once the events are in the write-ahead log, or 200 with `wait=true` once they are in the
-table; every answer carries the data source's rate-limit headers.
+table; every answer carries the rate-limit headers of the data source (or of the token, when tighter).
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from tody.server.auth import Call, api, blocking, json_response
+from tody.server.auth import Call, Needs, api, blocking, json_response
 from tody.services.errors import TooLarge, Unavailable
 from tody.services.ingest.batcher import BacklogFullError
 from tody.services.ingest.events import decode_body
+from tody.services.tokens import DATASOURCES_CREATE
 
 WAIT_TIMEOUT = 30.0  # seconds a wait=true request waits for its flush before answering 202
 INLINE_BYTES = 64 * 1024  # smaller bodies are decoded on the event loop (cheaper than a thread hop)
@@ -33,13 +34,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-@api("/v0/events", ["POST"], form=False)
+@api("/v0/events", ["POST"], needs=Needs("DATASOURCES:APPEND:{name}", DATASOURCES_CREATE), form=False)
 async def append_events(call: Call):
     platform = call.platform
     config = platform.config
     name = call.params.get("name", "")
-    decision = platform.events_limiter.check(f"{call.principal.workspace.id}/{name}", f"Data Source '{name}'")
-    headers = decision.headers() if decision else {}
+    call.count(
+        platform.events_limiter.check(f"{call.principal.workspace.id}/{name}", f"Data Source '{name}'")
+    )
     raw = await _read_body(call.request, config.events_max_body_bytes)
     fmt = (call.params.get("format") or "ndjson").lower()
     encoding = call.request.headers.get("content-encoding", "")
@@ -53,7 +55,7 @@ async def append_events(call: Call):
         events.create, call.principal, name, payload
     )
     if not payload.strip():
-        return json_response({"successful_rows": 0, "quarantined_rows": 0}, headers=headers)
+        return json_response({"successful_rows": 0, "quarantined_rows": 0})
     try:
         accepted = await events.accept(rec, payload)
     except BacklogFullError as exc:
@@ -66,8 +68,8 @@ async def append_events(call: Call):
             body = {"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}
             if outcome.warning:
                 body["warnings"] = [outcome.warning]
-            return json_response(body, headers=headers)
-    return json_response({"successful_rows": accepted.rows, "quarantined_rows": 0}, 202, headers=headers)
+            return json_response(body)
+    return json_response({"successful_rows": accepted.rows, "quarantined_rows": 0}, 202)
 
 
 routes = [append_events]

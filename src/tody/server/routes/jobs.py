@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tody.server.auth import Call, api, blocking, json_response
+from tody.server.auth import ANY_TOKEN, Call, Needs, api, blocking, json_response
+from tody.services.tokens import DATASOURCES_CREATE, PIPES_CREATE
 
 
-@api("/v0/jobs", ["GET"])
+@api("/v0/jobs", ["GET"], needs=Needs(DATASOURCES_CREATE, PIPES_CREATE))
 async def list_jobs(call: Call):
     svc = call.platform.jobs
     jobs = await blocking(
@@ -14,7 +15,7 @@ async def list_jobs(call: Call):
     return json_response({"jobs": [svc.describe(j, call.host) for j in jobs]})
 
 
-@api("/v0/jobs/{job_id}", ["GET"])
+@api("/v0/jobs/{job_id}", ["GET"], needs=ANY_TOKEN)
 async def get_job(call: Call):
     svc = call.platform.jobs
     return json_response(
@@ -22,7 +23,7 @@ async def get_job(call: Call):
     )
 
 
-@api("/v0/jobs/{job_id}/cancel", ["POST"])
+@api("/v0/jobs/{job_id}/cancel", ["POST"], needs=Needs(DATASOURCES_CREATE, PIPES_CREATE))
 async def cancel_job(call: Call):
     svc = call.platform.jobs
     return json_response(

@@ -12,7 +12,7 @@ def _job_body(call: Call, job) -> dict:
     return {"id": job.id, "job_id": job.id, "job_url": described["job_url"], "job": described}
 
 
-@api("/v0/pipes/{name}/nodes/{node}/materialization", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/nodes/{node}/materialization", ["POST"], needs=PIPES_CREATE)
 async def materialize(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -39,7 +39,7 @@ async def materialize(call: Call):
     return json_response(out)
 
 
-@api("/v0/pipes/{name}/nodes/{node}/materialization", ["DELETE"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/nodes/{node}/materialization", ["DELETE"], needs=PIPES_CREATE)
 async def unlink(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -49,7 +49,7 @@ async def unlink(call: Call):
     return json_response(platform.pipes.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}/nodes/{node}/population", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes/{name}/nodes/{node}/population", ["POST"], needs=PIPES_CREATE)
 async def populate(call: Call):
     platform = call.platform
     pipe = platform.pipes.get(call.principal, call.path("name"))
@@ -58,7 +58,7 @@ async def populate(call: Call):
     return json_response(_job_body(call, job))
 
 
-@api("/v0/pipes/{name}/nodes/{node}/analysis", ["GET"])
+@api("/v0/pipes/{name}/nodes/{node}/analysis", ["GET"], needs=PIPES_CREATE)
 async def analysis(call: Call):
     """What materializing the node would write: the pipe's and the target's datafiles (tb push checks it)."""
     platform = call.platform

@@ -9,7 +9,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from tody.datafiles.pipe import NodeFile
-from tody.server.auth import Call, api, blocking, datafile_response, json_response
+from tody.server.auth import ANY_TOKEN, Call, Needs, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
 from tody.server.stats import record_request
 from tody.services.errors import BadRequest, NotFound, ServiceError
@@ -38,13 +38,13 @@ async def _text_body(call: Call) -> str | None:
     return raw.decode(errors="replace") if raw.strip() else None
 
 
-@api("/v0/pipes", ["GET"])
+@api("/v0/pipes", ["GET"], needs=ANY_TOKEN)
 async def list_pipes(call: Call):
     svc = call.platform.pipes
     return json_response({"pipes": [svc.describe(p, call.host) for p in svc.readable(call.principal)]})
 
 
-@api("/v0/pipes", ["POST"], scope=PIPES_CREATE)
+@api("/v0/pipes", ["POST"], needs=PIPES_CREATE)
 async def create_pipe(call: Call):
     svc = call.platform.pipes
     body = await _json_body(call)
@@ -88,18 +88,21 @@ def populate_options(call: Call) -> dict:
     }
 
 
-@api("/v0/pipes/openapi.json", ["GET"])
+@api("/v0/pipes/openapi.json", ["GET"], needs=ANY_TOKEN)
 async def openapi(call: Call):
     return json_response(await blocking(call.platform.openapi.document, call.principal, call.host))
 
 
-@api("/v0/pipes/{name}.{extension}", ["GET", "POST"])
+@api("/v0/pipes/{name}.{extension}", ["GET", "POST"], needs=Needs("PIPES:READ:{name}"))
 async def endpoint(call: Call):
     name, extension = call.path("name"), call.path("extension")
     platform = call.platform
     if extension == "pipe":
         pipe = platform.pipes.get(call.principal, name)
         return datafile_response(platform.pipes.datafile(pipe))
+    pipe = platform.catalog.pipe(call.principal.workspace.id, name)
+    if pipe is not None:
+        call.count(platform.limits.endpoint(call.principal, pipe))
     values = _endpoint_params(call, await _json_body(call) if call.request.method == "POST" else None)
     started = time.perf_counter()
     try:
@@ -119,14 +122,14 @@ async def endpoint(call: Call):
     )
 
 
-@api("/v1/pipes/{name}.pipe", ["GET"])
+@api("/v1/pipes/{name}.pipe", ["GET"], needs=Needs("PIPES:READ:{name}"))
 async def pipe_datafile(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
     return datafile_response(svc.datafile(pipe))
 
 
-@api("/v0/pipes/{name}", ["GET"])
+@api("/v0/pipes/{name}", ["GET"], needs=Needs("PIPES:READ:{name}"))
 async def get_pipe(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
@@ -135,7 +138,7 @@ async def get_pipe(call: Call):
     return json_response(svc.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}", ["PUT"])
+@api("/v0/pipes/{name}", ["PUT"], needs=PIPES_CREATE)
 async def update_pipe(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
@@ -145,14 +148,14 @@ async def update_pipe(call: Call):
     return json_response(svc.describe(pipe, call.host))
 
 
-@api("/v0/pipes/{name}", ["DELETE"])
+@api("/v0/pipes/{name}", ["DELETE"], needs=Needs("PIPES:DROP:{name}"))
 async def delete_pipe(call: Call):
     svc = call.platform.pipes
     await blocking(svc.drop, call.principal, svc.get(call.principal, call.path("name")))
     return Response(status_code=204)
 
 
-@api("/v0/pipes/{name}/nodes", ["POST"])
+@api("/v0/pipes/{name}/nodes", ["POST"], needs=PIPES_CREATE)
 async def add_node(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
@@ -165,7 +168,7 @@ async def add_node(call: Call):
     return json_response(svc.describe_node(pipe, pipe.node(name)))
 
 
-@api("/v0/pipes/{name}/nodes/{node}", ["PUT"])
+@api("/v0/pipes/{name}/nodes/{node}", ["PUT"], needs=PIPES_CREATE)
 async def update_node(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
@@ -174,7 +177,7 @@ async def update_node(call: Call):
     return json_response(svc.describe_node(pipe, pipe.node(node.id)))
 
 
-@api("/v0/pipes/{name}/nodes/{node}", ["DELETE"])
+@api("/v0/pipes/{name}/nodes/{node}", ["DELETE"], needs=PIPES_CREATE)
 async def delete_node(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))
@@ -182,7 +185,7 @@ async def delete_node(call: Call):
     return Response(status_code=204)
 
 
-@api("/v0/pipes/{name}/nodes/{node}/endpoint", ["POST", "DELETE"])
+@api("/v0/pipes/{name}/nodes/{node}/endpoint", ["POST", "DELETE"], needs=PIPES_CREATE)
 async def publish(call: Call):
     svc = call.platform.pipes
     pipe = svc.get(call.principal, call.path("name"))

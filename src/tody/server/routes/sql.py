@@ -6,7 +6,7 @@ import time
 
 from starlette.responses import Response, StreamingResponse
 
-from tody.server.auth import Call, api, blocking, json_response
+from tody.server.auth import ANY_TOKEN, Call, api, blocking, json_response
 from tody.server.params import is_form
 from tody.server.stats import record_request
 from tody.services.errors import BadRequest, ServiceError
@@ -26,7 +26,7 @@ async def _sql_text(call: Call) -> str:
 
 
 # Reads are checked per table by the query service's resolver (DATASOURCES:READ:<name>).
-@api("/v0/sql", ["GET", "POST"])
+@api("/v0/sql", ["GET", "POST"], needs=ANY_TOKEN)
 async def sql(call: Call):
     q = await _sql_text(call)
     metrics = call.request.app.state.metrics
@@ -45,7 +45,7 @@ async def sql(call: Call):
     return StreamingResponse(output.stream, media_type=output.format.content_type)
 
 
-@api("/v0/sql_tables", ["GET", "POST"])
+@api("/v0/sql_tables", ["GET", "POST"], needs=ANY_TOKEN)
 async def sql_tables(call: Call):
     q = await _sql_text(call)
     tables = call.platform.query.tables(q, table_functions=call.params.flag("table_functions", True))

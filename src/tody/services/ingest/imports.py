@@ -120,6 +120,8 @@ class ImportService:
                 raise BadRequest(f"Data Source '{name}' already exists; use mode=append or mode=replace")
             principal.require(DATASOURCES_CREATE)
             validate_name(name, "Data Source")
+        elif mode == "replace":
+            principal.require(DATASOURCES_CREATE)  # a replace drops rows: more than an append (as Tinybird)
         else:
             principal.require_append(rec.name)
         condition = (params.get("replace_condition") or "").strip() or None
