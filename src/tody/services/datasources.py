@@ -86,10 +86,10 @@ class DatasourceService:
             raise NotFound(f"Data Source '{name_or_id}' not found")
         return rec
 
-    def readable(self, principal: Principal) -> list[DatasourceRecord]:
+    def visible(self, principal: Principal) -> list[DatasourceRecord]:
         records = self.catalog.datasources(principal.workspace.id).values()
         return sorted(
-            (r for r in records if principal.can_read_datasource(r.name)), key=lambda r: r.created_at
+            (r for r in records if principal.can_describe_datasource(r.name)), key=lambda r: r.created_at
         )
 
     def statistics(self, workspace: WorkspaceRecord) -> dict[str, tuple[int, int]]:

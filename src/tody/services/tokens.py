@@ -128,6 +128,12 @@ class Principal:
             return Principal(self.workspace, self.token, scopes)
         return Principal(self.workspace, self.token, (Scope(ADMIN),))
 
+    def can_describe_datasource(self, name: str) -> bool:
+        """Its schema and statistics (not its rows): any scope on it, or DATASOURCES:CREATE."""
+        return self.has(DATASOURCES_CREATE) or any(
+            self.has(kind, name) for kind in (DATASOURCES_READ, DATASOURCES_APPEND, DATASOURCES_DROP)
+        )
+
     def can_read_datasource(self, name: str) -> bool:
         return self.is_admin or self.has(READ_ALL) or self.has(DATASOURCES_READ, name)
 

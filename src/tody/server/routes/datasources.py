@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from tody.server.auth import ANY_TOKEN, ByParam, Call, Needs, api, blocking, datafile_response, json_response
 from tody.server.params import is_form
-from tody.services.errors import BadRequest, Forbidden
+from tody.services.errors import BadRequest
 from tody.services.ingest import url_import
 from tody.services.ingest.imports import response
 from tody.services.tokens import DATASOURCES_CREATE
@@ -35,6 +35,11 @@ BY_MODE = ByParam(
         "replace": Needs(DATASOURCES_CREATE),
     },
 )
+# Its schema and statistics, not its rows: any scope on it will do (`tb datasource append` reads the
+# row count afterwards with the append token).
+DESCRIBE = Needs(
+    "DATASOURCES:READ:{name}", "DATASOURCES:APPEND:{name}", "DATASOURCES:DROP:{name}", DATASOURCES_CREATE
+)
 
 
 async def _datafile_body(call: Call) -> str | None:
@@ -56,7 +61,7 @@ async def _datafile_body(call: Call) -> str | None:
 @api("/v0/datasources", ["GET"], needs=ANY_TOKEN)
 async def list_datasources(call: Call):
     svc = call.platform.datasources
-    records = svc.readable(call.principal)
+    records = svc.visible(call.principal)
     stats = await blocking(svc.statistics, call.principal.workspace)
     return json_response({"datasources": [svc.describe(r, stats) for r in records]})
 
@@ -154,14 +159,14 @@ async def _import_url(call: Call, name: str, mode: str, url: str):
     )
 
 
-@api("/v0/datasources/{name}.datasource", ["GET"], needs=Needs("DATASOURCES:READ:{name}"))
+@api("/v0/datasources/{name}.datasource", ["GET"], needs=DESCRIBE)
 async def datasource_file(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
     return datafile_response(svc.datafile(rec))
 
 
-@api("/v0/datasources/{name}", ["GET"], needs=Needs("DATASOURCES:READ:{name}"))
+@api("/v0/datasources/{name}", ["GET"], needs=DESCRIBE)
 async def get_datasource(call: Call):
     svc = call.platform.datasources
     rec = _readable(call)
@@ -205,11 +210,7 @@ async def _described(call: Call, rec) -> dict:
 
 
 def _readable(call: Call):
-    svc = call.platform.datasources
-    rec = svc.get(call.principal.workspace, call.path("name"))
-    if not call.principal.can_read_datasource(rec.name):
-        raise Forbidden(f"Not enough permissions: this token needs DATASOURCES:READ:{rec.name}")
-    return rec
+    return call.platform.datasources.get(call.principal.workspace, call.path("name"))
 
 
 @api("/v0/datasources/{name}/delete", ["POST"], needs=Needs("DATASOURCES:DROP:{name}"))
