@@ -199,3 +199,12 @@ def test_the_quarantine_can_be_granted(client, as_value, make_events):
     value = ok(create(client, "q_reader", "DATASOURCES:READ:events_quarantine"))["token"]
     res = as_value(value).get("/v0/sql", params={"q": "SELECT count() c FROM events_quarantine"})
     assert ok(res)["data"] == [{"c": 0}]
+
+
+def test_an_append_token_describes_but_does_not_read(client, as_value, make_events):
+    make_events(rows=3)
+    appender = as_value(ok(create(client, "appender", "DATASOURCES:APPEND:events"))["token"])
+    assert ok(appender.get("/v0/datasources/events"))["statistics"]["row_count"] == 3
+    assert [d["name"] for d in ok(appender.get("/v0/datasources"))["datasources"]] == ["events"]
+    assert appender.get("/v0/sql", params={"q": "SELECT count() FROM events"}).status_code == 403
+    assert appender.post("/v0/datasources/events/truncate").status_code == 403

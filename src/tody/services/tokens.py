@@ -266,8 +266,6 @@ class TokenService:
             raise Unauthorized(
                 "Missing token: pass it as 'Authorization: Bearer <token>' or '?token=<token>'"
             )
-        if self.jwt is not None and self.jwt.looks_like(value):
-            return self.jwt.authenticate(value)
         value_hash = self.key.lookup_hash(value)
         generation = self.catalog.generation
         cached = self._principals.get(value_hash)
@@ -275,6 +273,8 @@ class TokenService:
             return cached[1]
         rec = self.catalog.token_by_hash(value_hash)
         if rec is None:
+            if self.jwt is not None and self.jwt.looks_like(value):
+                return self.jwt.authenticate(value)
             raise Forbidden("Invalid token: it does not exist or was refreshed or deleted")
         workspace = self.catalog.workspace(rec.workspace_id)
         if workspace is None:
