@@ -10,6 +10,8 @@ from tody.cli.job import job
 from tody.cli.pipe import pipe
 from tody.cli.serve import serve
 from tody.cli.sql import sql
+from tody.cli.token import token
+from tody.cli.workspace import workspace
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +25,8 @@ cli.add_command(sql)
 cli.add_command(datasource)
 cli.add_command(pipe)
 cli.add_command(job)
+cli.add_command(token)
+cli.add_command(workspace)
 
 
 def main() -> None:
