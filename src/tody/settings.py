@@ -47,6 +47,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Fixes the default workspace's admin token at first start (random when empty).",
         flag=True,
     ),
+    Setting(
+        "admin_user_token",
+        str,
+        "",
+        "Fixes the first user's user token at first start (random and printed when empty).",
+        flag=True,
+    ),
+    Setting("admin_user_email", str, "admin@localhost", "Email of the first user, made at first start."),
+    Setting(
+        "allow_signup", bool, False, "Let anyone create a user with POST /v0/users (off: org admins do)."
+    ),
     Setting("log_level", str, "info", "Server log level (debug, info, warning, error).", flag=True),
     Setting("query_pool_size", int, 0, "Locked-down engine connections for queries (0 = 2 x cores)."),
     Setting("max_execution_time", float, 10.0, "Seconds a query may run before it is stopped (408)."),
@@ -121,6 +132,9 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 7181
     admin_token: str = ""
+    admin_user_token: str = ""
+    admin_user_email: str = "admin@localhost"
+    allow_signup: bool = False
     log_level: str = "info"
     query_pool_size: int = 0
     max_execution_time: float = 10.0

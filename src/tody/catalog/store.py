@@ -46,9 +46,32 @@ class WorkspaceRecord:
 
 
 @dataclass(frozen=True)
+class UserRecord:
+    id: str
+    email: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    workspace_id: str
+    user_id: str
+    role: str  # admin | guest | viewer
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    datasource_id: str
+    workspace_id: str  # the destination
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     id: str
-    workspace_id: str
+    workspace_id: str | None  # None for a user token
     name: str
     description: str
     value_hash: str
@@ -57,6 +80,7 @@ class TokenRecord:
     origin: str
     created_at: datetime
     updated_at: datetime
+    user_id: str | None = None  # a user token, or a member's personal workspace token
 
 
 @dataclass(frozen=True)
@@ -143,6 +167,10 @@ class _Memory:
     workspaces: dict[str, WorkspaceRecord] = field(default_factory=dict)
     datasources: dict[str, dict[str, DatasourceRecord]] = field(default_factory=dict)  # ws -> name -> rec
     pipes: dict[str, dict[str, PipeRecord]] = field(default_factory=dict)  # ws -> name -> rec
+    users: dict[str, UserRecord] = field(default_factory=dict)
+    members: dict[tuple[str, str], MemberRecord] = field(default_factory=dict)  # (ws, user) -> rec
+    org_admins: set[tuple[str, str]] = field(default_factory=set)  # (organization, user)
+    shares: dict[str, list[ShareRecord]] = field(default_factory=dict)  # destination ws -> shares
 
 
 class Catalog:
@@ -199,6 +227,14 @@ class Catalog:
             for row in conn.execute(sa.select(t.pipes)):
                 pipe = PipeRecord(**row._mapping, nodes=tuple(nodes.get(row.id, ())))
                 memory.pipes.setdefault(pipe.workspace_id, {})[pipe.name] = pipe
+            for row in conn.execute(sa.select(t.users)):
+                memory.users[row.id] = UserRecord(**row._mapping)
+            for row in conn.execute(sa.select(t.members)):
+                memory.members[(row.workspace_id, row.user_id)] = MemberRecord(**row._mapping)
+            for row in conn.execute(sa.select(t.organization_admins)):
+                memory.org_admins.add((row.organization_id, row.user_id))
+            for row in conn.execute(sa.select(t.shares)):
+                memory.shares.setdefault(row.workspace_id, []).append(ShareRecord(**row._mapping))
         self._memory = memory
         self.generation += 1
 
@@ -231,6 +267,110 @@ class Catalog:
         with self.write() as conn:
             conn.execute(sa.update(t.workspaces).where(t.workspaces.c.id == workspace_id).values(**values))
 
+    def delete_workspace(self, workspace_id: str) -> None:
+        with self.write() as conn:
+            for table in (t.jobs, t.copy_schedules, t.shares, t.members, t.tokens):
+                conn.execute(sa.delete(table).where(table.c.workspace_id == workspace_id))
+            pipe_ids = sa.select(t.pipes.c.id).where(t.pipes.c.workspace_id == workspace_id)
+            conn.execute(sa.delete(t.nodes).where(t.nodes.c.pipe_id.in_(pipe_ids)))
+            conn.execute(sa.delete(t.pipes).where(t.pipes.c.workspace_id == workspace_id))
+            ds_ids = sa.select(t.datasources.c.id).where(t.datasources.c.workspace_id == workspace_id)
+            conn.execute(sa.delete(t.shares).where(t.shares.c.datasource_id.in_(ds_ids)))
+            conn.execute(sa.delete(t.datasources).where(t.datasources.c.workspace_id == workspace_id))
+            conn.execute(sa.delete(t.workspaces).where(t.workspaces.c.id == workspace_id))
+
+    # -- users, organization admins and members ----------------------------------------------------
+
+    def users(self) -> list[UserRecord]:
+        return sorted(self._memory.users.values(), key=lambda u: u.created_at)
+
+    def user(self, user_id: str) -> UserRecord | None:
+        return self._memory.users.get(user_id)
+
+    def user_by_email(self, email: str) -> UserRecord | None:
+        wanted = email.strip().lower()
+        return next((u for u in self._memory.users.values() if u.email.lower() == wanted), None)
+
+    def add_user(self, rec: UserRecord) -> None:
+        with self.write() as conn:
+            conn.execute(sa.insert(t.users).values(**rec.__dict__))
+
+    def delete_user(self, user_id: str) -> None:
+        with self.write() as conn:
+            for table in (t.tokens, t.members, t.organization_admins):
+                conn.execute(sa.delete(table).where(table.c.user_id == user_id))
+            conn.execute(sa.delete(t.users).where(t.users.c.id == user_id))
+
+    def is_org_admin(self, organization_id: str, user_id: str) -> bool:
+        return (organization_id, user_id) in self._memory.org_admins
+
+    def org_admins(self, organization_id: str) -> list[UserRecord]:
+        ids = [u for o, u in self._memory.org_admins if o == organization_id]
+        return [self._memory.users[i] for i in ids if i in self._memory.users]
+
+    def set_org_admin(self, organization_id: str, user_id: str, admin: bool) -> None:
+        with self.write() as conn:
+            table = t.organization_admins
+            conn.execute(
+                sa.delete(table).where(table.c.organization_id == organization_id, table.c.user_id == user_id)
+            )
+            if admin:
+                conn.execute(sa.insert(table).values(organization_id=organization_id, user_id=user_id))
+
+    def member(self, workspace_id: str, user_id: str) -> MemberRecord | None:
+        return self._memory.members.get((workspace_id, user_id))
+
+    def members(self, workspace_id: str) -> list[MemberRecord]:
+        found = [m for (ws, _), m in self._memory.members.items() if ws == workspace_id]
+        return sorted(found, key=lambda m: m.created_at)
+
+    def memberships(self, user_id: str) -> list[MemberRecord]:
+        return [m for (_, user), m in self._memory.members.items() if user == user_id]
+
+    def set_member(self, workspace_id: str, user_id: str, role: str | None) -> None:
+        """Add a member, change its role, or (role None) remove it with its personal token."""
+        with self.write() as conn:
+            match = (t.members.c.workspace_id == workspace_id) & (t.members.c.user_id == user_id)
+            existing = conn.execute(sa.select(t.members).where(match)).first()
+            if role is None:
+                conn.execute(sa.delete(t.members).where(match))
+                conn.execute(
+                    sa.delete(t.tokens).where(
+                        t.tokens.c.workspace_id == workspace_id, t.tokens.c.user_id == user_id
+                    )
+                )
+            elif existing is None:
+                row = {"workspace_id": workspace_id, "user_id": user_id, "role": role, "created_at": utcnow()}
+                conn.execute(sa.insert(t.members).values(**row))
+            else:
+                conn.execute(sa.update(t.members).where(match).values(role=role))
+
+    # -- shared data sources -----------------------------------------------------------------------
+
+    def shares_into(self, workspace_id: str) -> list[ShareRecord]:
+        """Data sources other workspaces share with this one."""
+        return list(self._memory.shares.get(workspace_id, ()))
+
+    def shares_of(self, datasource_id: str) -> list[ShareRecord]:
+        return [
+            s for shares in self._memory.shares.values() for s in shares if s.datasource_id == datasource_id
+        ]
+
+    def datasource_by_id(self, datasource_id: str) -> DatasourceRecord | None:
+        for by_name in self._memory.datasources.values():
+            for rec in by_name.values():
+                if rec.id == datasource_id:
+                    return rec
+        return None
+
+    def set_share(self, datasource_id: str, workspace_id: str, shared: bool) -> None:
+        with self.write() as conn:
+            match = (t.shares.c.datasource_id == datasource_id) & (t.shares.c.workspace_id == workspace_id)
+            conn.execute(sa.delete(t.shares).where(match))
+            if shared:
+                row = {"datasource_id": datasource_id, "workspace_id": workspace_id, "created_at": utcnow()}
+                conn.execute(sa.insert(t.shares).values(**row))
+
     # -- tokens ----------------------------------------------------------------------------------
 
     def token_by_hash(self, value_hash: str) -> TokenRecord | None:
@@ -238,6 +378,11 @@ class Catalog:
 
     def tokens(self, workspace_id: str) -> list[TokenRecord]:
         found = [r for r in self._memory.tokens_by_hash.values() if r.workspace_id == workspace_id]
+        return sorted(found, key=lambda r: (r.created_at, r.name))
+
+    def user_tokens(self, user_id: str) -> list[TokenRecord]:
+        """A user's tokens: its user token (no workspace) and its personal workspace tokens."""
+        found = [r for r in self._memory.tokens_by_hash.values() if r.user_id == user_id]
         return sorted(found, key=lambda r: (r.created_at, r.name))
 
     def add_token(self, rec: TokenRecord) -> None:

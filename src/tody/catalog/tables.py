@@ -42,11 +42,41 @@ workspaces = Table(
     Column("limits", JSON, nullable=False, server_default="{}"),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # scrypt, with its parameters and salt
+    Column("created_at", DateTime, nullable=False),
+)
+
+organization_admins = Table(
+    "organization_admins",
+    metadata,
+    Column(
+        "organization_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# A user's role in a workspace: admin, guest or viewer. The member's personal token follows it.
+members = Table(
+    "members",
+    metadata,
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
 tokens = Table(
     "tokens",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    # A workspace token has a workspace; a user token (ADMIN_USER) only a user; a member's personal
+    # workspace token both (its scopes come from the member's role).
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True),
     Column("name", String(256), nullable=False),
     Column("description", Text, nullable=False, default=""),
     # Keyed hash of the value for lookup, and the value encrypted with the server key (DESIGN §8).
@@ -56,6 +86,7 @@ tokens = Table(
     Column("origin", String(32), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     UniqueConstraint("workspace_id", "name", name="uq_tokens_workspace_name"),
 )
 
@@ -74,6 +105,15 @@ datasources = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_datasources_workspace_name"),
+)
+
+# A data source shared read-only from its workspace with another one (the destination).
+shares = Table(
+    "shares",
+    metadata,
+    Column("datasource_id", String(64), ForeignKey("datasources.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
 )
 
 pipes = Table(

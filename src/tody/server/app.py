@@ -19,8 +19,10 @@ from tody.server.routes import (
     jobs,
     materialized,
     pipes,
+    sharing,
     sql,
     tokens,
+    users,
     workspaces,
 )
 from tody.services.errors import ServiceError
@@ -37,6 +39,8 @@ ROUTES = [
     *materialized.routes,
     *copies.routes,
     *tokens.routes,
+    *users.routes,
+    *sharing.routes,
 ]
 
 

@@ -123,11 +123,6 @@ def platform_of(request: Request) -> Platform:
     return request.app.state.platform
 
 
-async def authenticate(request: Request, params: Params) -> Principal:
-    platform = platform_of(request)
-    return platform.tokens.authenticate(token_from(request, params))
-
-
 def api(
     path: str,
     methods: list[str],
@@ -135,9 +130,12 @@ def api(
     needs: Needs | ByParam | str,
     name: str | None = None,
     form: bool = True,
+    user_token: bool = False,
 ):
     """Declare an authenticated API route and what its token needs (see the module docstring). With
-    `form=False` the body is left for the handler (the Events API: `curl -d` sends NDJSON as a form)."""
+    `form=False` the body is left for the handler (the Events API: `curl -d` sends NDJSON as a form).
+    With `user_token=True` a user token is accepted too (`call.principal` is then a `UserPrincipal`,
+    and the service checks the user's roles); `needs` applies to workspace tokens."""
     declared = Needs(needs) if isinstance(needs, str) else needs
 
     def wrap(handler: Handler) -> Route:
@@ -145,11 +143,17 @@ def api(
             params = await read_params(request, form=form)
             call = None
             try:
-                principal = await authenticate(request, params)
                 platform = platform_of(request)
-                declared.check(platform.catalog, principal, request, params)
-                call = Call(request, params, principal, platform)
-                call.count(platform.limits.token(principal))
+                value = token_from(request, params)
+                principal = (
+                    platform.tokens.authenticate_any(value)
+                    if user_token
+                    else platform.tokens.authenticate(value)
+                )
+                call = Call(request, params, principal, platform)  # type: ignore[arg-type]
+                if isinstance(principal, Principal):
+                    declared.check(platform.catalog, principal, request, params)
+                    call.count(platform.limits.token(principal))
                 response = await handler(call)
                 if call.rate:
                     response.headers.update(tightest(call.rate).headers())
@@ -165,6 +169,7 @@ def api(
         endpoint.__name__ = handler.__name__
         route = Route(path, endpoint, methods=methods, name=name or handler.__name__)
         route.needs = declared  # type: ignore[attr-defined]  # read by the README's route table test
+        route.user_token = user_token  # type: ignore[attr-defined]
         return route
 
     return wrap

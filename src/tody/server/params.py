@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -69,3 +70,19 @@ def token_from(request: Request, params: Params | None = None) -> str | None:
     if token is None and params is not None:
         token = params.get("token")
     return token
+
+
+async def json_body(request: Request) -> dict | None:
+    """A JSON object body (None when the body is not JSON or empty); 400 when it does not parse."""
+    if "application/json" not in request.headers.get("content-type", ""):
+        return None
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The JSON body must be an object")
+    return body

@@ -200,7 +200,7 @@ class _Scope:
                 return TableBinding(
                     subquery=self.c.service_sources[name].subquery(self.principal.workspace.id)
                 )
-            return None
+            return self._shared(database, name)
         if name in self.extra:
             return TableBinding(subquery=self.extra[name])
         ws = self.principal.workspace
@@ -239,6 +239,32 @@ class _Scope:
             except SQLGateError as exc:
                 raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
         return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
+
+    def _shared(self, origin_name: str, name: str) -> TableBinding | None:
+        """`<origin workspace>.<data source>`: a data source another workspace shares with this one,
+        read through this token's scopes and row filters on that qualified name."""
+        catalog = self.c.catalog
+        for share in catalog.shares_into(self.principal.workspace.id):
+            rec = catalog.datasource_by_id(share.datasource_id)
+            origin = catalog.workspace(rec.workspace_id) if rec is not None else None
+            if rec is None or origin is None or (origin.name, rec.name) != (origin_name, name):
+                continue
+            qualified = f"{origin.name}.{rec.name}"
+            if self.check_read and not self.principal.can_read_datasource(qualified):
+                raise Forbidden(
+                    f"Not enough permissions to read Data Source '{qualified}': "
+                    f"the token needs DATASOURCES:READ:{qualified}"
+                )
+            row_filter = self.principal.datasource_filter(qualified)
+            if row_filter is not None:
+                try:
+                    row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
+                except SQLGateError as exc:
+                    raise Forbidden(
+                        f"The row filter of this token on '{qualified}' is not valid: {exc}"
+                    ) from None
+            return TableBinding(database=origin.database, table=rec.id, row_filter=row_filter)
+        return None
 
     def _quarantine(self, rec) -> TableBinding:
         # A token that reads a data source through a row filter does not see its quarantine

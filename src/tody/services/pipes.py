@@ -190,7 +190,7 @@ class PipeService:
         users = [
             p.name
             for p in self.catalog.pipes(principal.workspace.id).values()
-            if p.id != pipe.id and pipe.name in _reads(p)
+            if p.id != pipe.id and pipe.name in reads(p)
         ]
         if users:
             raise Conflict(f"Pipe '{pipe.name}' is read by {', '.join(sorted(users))}; remove those first")
@@ -313,7 +313,7 @@ class PipeService:
         return saved
 
     def _pipes_reading(self, workspace, datasource) -> list[str]:
-        return [p.name for p in self.catalog.pipes(workspace.id).values() if datasource.name in _reads(p)]
+        return [p.name for p in self.catalog.pipes(workspace.id).values() if datasource.name in reads(p)]
 
 
 def pipe_type(pipe: PipeRecord) -> str:
@@ -323,7 +323,7 @@ def pipe_type(pipe: PipeRecord) -> str:
     return next((n.type for n in pipe.nodes if n.type in _TYPE_OPTIONS), "default")
 
 
-def _reads(pipe: PipeRecord) -> set[str]:
+def reads(pipe: PipeRecord) -> set[str]:
     """The resources (data sources, other pipes) a pipe's nodes read."""
     node_names = {n.name for n in pipe.nodes}
     return {d for n in pipe.nodes for d in n.options.get("dependencies", []) if d not in node_names}

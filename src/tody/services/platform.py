@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tody.catalog.store import Catalog
@@ -25,14 +25,18 @@ from tody.services.ingest.imports import ImportService
 from tody.services.jobs import JobService
 from tody.services.jwt_tokens import JwtService
 from tody.services.materialized import MaterializedViews
+from tody.services.members import MemberService
 from tody.services.openapi import OpenAPIService
+from tody.services.organizations import OrganizationService
 from tody.services.pipes import PipeService
 from tody.services.query import QueryService
 from tody.services.ratelimit import RateLimiter, RequestLimits
 from tody.services.scheduler import CopyScheduler
 from tody.services.secrets import ServerKey
+from tody.services.sharing import SharingService
 from tody.services.tokens import TokenService
-from tody.services.workspaces import WorkspaceService
+from tody.services.users import UserService
+from tody.services.workspaces import WorkspaceLifecycle, WorkspaceService
 from tody.settings import Config
 
 LOCK_FILE = "tody.lock"
@@ -92,10 +96,16 @@ class Platform:
     events: EventsService
     events_limiter: RateLimiter
     limits: RequestLimits
+    users: UserService
+    members: MemberService
+    sharing: SharingService
+    organizations: OrganizationService
     materialized: MaterializedViews
     copies: CopyService
     scheduler: CopyScheduler
     lock: DataDirLock
+    lifecycle: WorkspaceLifecycle = field(init=False)  # it works across services: made with the platform
+    first_user: tuple[str, str] | None = field(init=False, default=None)  # (token, password) when just made
 
     @classmethod
     def open(cls, config: Config, engine: Engine | None = None) -> Platform:
@@ -132,6 +142,10 @@ class Platform:
         jobs.finish_hooks.append(lambda rec: stats.log_job(writer, catalog, rec))
         materialized = MaterializedViews(catalog, engine, compiler, datasources, pipes, jobs)
         copies = CopyService(catalog, engine, compiler, datasources, pipes, jobs)
+        users = UserService(catalog, tokens, allow_signup=config.allow_signup)
+        members = MemberService(catalog, tokens, users)
+        sharing = SharingService(catalog, members, pipes)
+        datasources.dependency_checks.append(sharing.dependents)
         try:
             events = EventsService(
                 catalog,
@@ -166,12 +180,20 @@ class Platform:
             events=events,
             events_limiter=RateLimiter(config.events_rate_limit),
             limits=RequestLimits(config.token_rate_limit, config.endpoint_rate_limit),
+            users=users,
+            members=members,
+            sharing=sharing,
+            organizations=OrganizationService(catalog, users),
             materialized=materialized,
             copies=copies,
             scheduler=CopyScheduler(copies),
             lock=lock,
         )
+        platform.lifecycle = WorkspaceLifecycle(platform)
         platform.workspaces.ensure_default(config.admin_token or None)
+        platform.first_user = platform.lifecycle.ensure_first_user(
+            config.admin_user_email, config.admin_user_token or None, None
+        )
         platform.scheduler.start()
         return platform
 

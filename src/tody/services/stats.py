@@ -17,8 +17,10 @@ from typing import Any
 import orjson
 
 from tody.catalog.store import Catalog, JobRecord
-from tody.engine.base import Engine, EngineError
+from tody.engine.base import Engine, EngineError, quote_string
 from tody.services.compiler import SERVICE_DATABASE, Compiler, ServiceSource
+
+SERVICE_TABLES = ("pipe_stats_rt", "pipe_stats", "datasources_ops_log", "jobs_log")
 
 log = logging.getLogger("tody.stats")
 
@@ -232,6 +234,13 @@ class StatsWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+    def forget_workspace(self, workspace_id: str) -> None:
+        """A deleted workspace's rows leave every service table (mutations, applied in the background)."""
+        for table in SERVICE_TABLES:
+            self.engine.execute(
+                f"ALTER TABLE {SERVICE_DATABASE}.{table} DELETE WHERE workspace_id = {quote_string(workspace_id)}"
+            )
 
 
 def log_job(writer: StatsWriter, catalog: Catalog, rec: JobRecord) -> None:

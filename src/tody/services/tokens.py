@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tody.catalog.store import Catalog, TokenRecord, WorkspaceRecord, utcnow
+from tody.catalog.store import Catalog, TokenRecord, UserRecord, WorkspaceRecord, utcnow
 from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from tody.services.names import validate_name
 from tody.services.secrets import ServerKey
@@ -40,6 +40,8 @@ RESOURCE_SCOPES = {DATASOURCES_APPEND, DATASOURCES_READ, DATASOURCES_DROP, PIPES
 FILTERABLE = {DATASOURCES_READ, PIPES_READ}
 
 WORKSPACE_ADMIN_TOKEN = "Workspace admin token"
+USER_TOKEN = "User token"
+ANY_RESOURCE = "*"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Principal:
     fixed_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     rps: int | None = None
     is_jwt: bool = False
+    user: UserRecord | None = None  # a member's personal token: its user, and
+    role: str | None = None  # its role (admin, guest, viewer), which gave the scopes
 
     @property
     def is_admin(self) -> bool:
@@ -106,7 +110,10 @@ class Principal:
             return True
         if scope_type in (DATASOURCES_READ, PIPES_READ) and any(s.type == READ_ALL for s in self.scopes):
             return True
-        return any(s.type == scope_type and (resource is None or s.resource == resource) for s in self.scopes)
+        return any(
+            s.type == scope_type and (resource is None or s.resource in (resource, ANY_RESOURCE))
+            for s in self.scopes
+        )
 
     def require(self, scope_type: str, resource: str | None = None) -> None:
         """The one check behind every route: raises 403 naming the scope that is missing."""
@@ -155,6 +162,30 @@ class Principal:
             return None
         return " OR ".join(f"({f})" for f in filters) if filters else None
 
+
+@dataclass(frozen=True)
+class UserPrincipal:
+    """A user token: it manages the user's workspaces and (for organization admins) users and the
+    organization; it reads no workspace's resources itself."""
+
+    user: UserRecord
+    token: TokenRecord
+
+
+# What a member's role allows in a workspace, as scopes (`*`: every resource of that kind).
+ROLES = ("admin", "guest", "viewer")
+ROLE_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "admin": (Scope(ADMIN),),
+    "guest": (
+        Scope(READ_ALL),
+        Scope(DATASOURCES_CREATE),
+        Scope(DATASOURCES_APPEND, ANY_RESOURCE),
+        Scope(DATASOURCES_DROP, ANY_RESOURCE),
+        Scope(PIPES_CREATE),
+        Scope(PIPES_DROP, ANY_RESOURCE),
+    ),
+    "viewer": (Scope(READ_ALL),),
+}
 
 # Scopes that make a token an administrator: only an admin may grant them, see their values or
 # change tokens holding them (a TOKENS token cannot climb to ADMIN).
@@ -231,6 +262,8 @@ class TokenService:
         ds = self.catalog.datasource(workspace.id, scope.resource)
         if ds is not None:
             return ds.id
+        if "." in scope.resource and scope.type == DATASOURCES_READ:  # shared with this workspace
+            return next((i for i, n in self._shared_names(workspace.id).items() if n == scope.resource), None)
         if scope.type == DATASOURCES_READ and scope.resource.endswith(QUARANTINE_SUFFIX):
             ds = self.catalog.datasource(workspace.id, scope.resource[: -len(QUARANTINE_SUFFIX)])
             return f"{ds.id}#quarantine" if ds else None
@@ -240,7 +273,18 @@ class TokenService:
         names = {ds.id: name for name, ds in self.catalog.datasources(workspace_id).items()}
         names.update({f"{ds_id}#quarantine": name + QUARANTINE_SUFFIX for ds_id, name in list(names.items())})
         names.update({pipe.id: name for name, pipe in self.catalog.pipes(workspace_id).items()})
+        names.update(self._shared_names(workspace_id))
         return names
+
+    def _shared_names(self, workspace_id: str) -> dict[str, str]:
+        """Data sources shared with this workspace: id -> `<origin workspace>.<name>`."""
+        out = {}
+        for share in self.catalog.shares_into(workspace_id):
+            rec = self.catalog.datasource_by_id(share.datasource_id)
+            origin = self.catalog.workspace(rec.workspace_id) if rec is not None else None
+            if rec is not None and origin is not None:
+                out[rec.id] = f"{origin.name}.{rec.name}"
+        return out
 
     def scopes_of(self, rec: TokenRecord) -> tuple[Scope, ...]:
         """The token's scopes with today's resource names; scopes whose resource is gone are dropped."""
@@ -262,6 +306,16 @@ class TokenService:
     # -- authentication --------------------------------------------------------------------------
 
     def authenticate(self, value: str | None) -> Principal:
+        """The principal of a workspace token (static, personal or JWT); a user token is refused."""
+        principal = self.authenticate_any(value)
+        if isinstance(principal, UserPrincipal):
+            raise Forbidden(
+                "This is a user token: it manages users and workspaces. Call workspace routes with a "
+                "workspace token (GET /v0/workspaces/{id}?with_token=true gives yours)"
+            )
+        return principal
+
+    def authenticate_any(self, value: str | None) -> Principal | UserPrincipal:
         if not value:
             raise Unauthorized(
                 "Missing token: pass it as 'Authorization: Bearer <token>' or '?token=<token>'"
@@ -276,15 +330,38 @@ class TokenService:
             if self.jwt is not None and self.jwt.looks_like(value):
                 return self.jwt.authenticate(value)
             raise Forbidden("Invalid token: it does not exist or was refreshed or deleted")
-        workspace = self.catalog.workspace(rec.workspace_id)
-        if workspace is None:
-            raise Forbidden("Invalid token: its workspace no longer exists")
-        principal = Principal(workspace=workspace, token=rec, scopes=self.scopes_of(rec))
+        principal = self._principal(rec)
         with self._lock:
             if len(self._principals) > 10_000:
                 self._principals.clear()
             self._principals[value_hash] = (generation, principal)
         return principal
+
+    def _principal(self, rec: TokenRecord) -> Principal | UserPrincipal:
+        user = self.catalog.user(rec.user_id) if rec.user_id else None
+        if rec.user_id and user is None:
+            raise Forbidden("Invalid token: its user no longer exists")
+        if rec.workspace_id is None:
+            assert user is not None
+            return UserPrincipal(user=user, token=rec)
+        workspace = self.catalog.workspace(rec.workspace_id)
+        if workspace is None:
+            raise Forbidden("Invalid token: its workspace no longer exists")
+        if user is None:
+            return Principal(workspace=workspace, token=rec, scopes=self.scopes_of(rec))
+        role = self.role_of(workspace, user.id)
+        if role is None:
+            raise Forbidden(
+                f"Invalid token: {user.email} is no longer a member of workspace '{workspace.name}'"
+            )
+        return Principal(workspace=workspace, token=rec, scopes=ROLE_SCOPES[role], user=user, role=role)
+
+    def role_of(self, workspace: WorkspaceRecord, user_id: str) -> str | None:
+        """A user's role in a workspace; organization admins are admins in every workspace of theirs."""
+        if self.catalog.is_org_admin(workspace.organization_id, user_id):
+            return "admin"
+        member = self.catalog.member(workspace.id, user_id)
+        return member.role if member else None
 
     # -- the Tokens API --------------------------------------------------------------------------
 
@@ -336,7 +413,12 @@ class TokenService:
         if clash is not None and (keep is None or clash.id != keep.id):
             raise Conflict(f"A token named '{name}' already exists in this workspace")
 
-    def _check_may_change(self, principal: Principal, rec: TokenRecord) -> None:
+    def _check_may_change(self, principal: Principal, rec: TokenRecord, *, refresh: bool = False) -> None:
+        if rec.user_id is not None and not (refresh and principal.is_admin):
+            raise Forbidden(
+                f"'{rec.name}' is a member's personal token: its rights follow the member's role; change "
+                "the role or remove the member instead (an admin may refresh it)"
+            )
         if not principal.is_admin and any(s.get("type") in ADMIN_LEVEL for s in rec.scopes):
             raise Forbidden(f"Only an admin token can change or see the admin token '{rec.name}'")
 
@@ -384,8 +466,8 @@ class TokenService:
         """A new secret for the same token: the old value stops working at once (and, for the workspace
         admin token, every JWT signed with it)."""
         rec = self.get(principal, name_or_id)
-        self._check_may_change(principal, rec)
-        value = self.new_value(rec.workspace_id, rec.id)
+        self._check_may_change(principal, rec, refresh=True)
+        value = self.new_value(rec.workspace_id or "", rec.id)
         self.catalog.update_token(
             rec.id, value_hash=self.key.lookup_hash(value), value_encrypted=self.key.encrypt(value)
         )

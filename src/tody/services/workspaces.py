@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from typing import Any
 
-from tody.catalog.store import Catalog, OrganizationRecord, WorkspaceRecord, utcnow
+from tody.catalog.store import Catalog, OrganizationRecord, TokenRecord, WorkspaceRecord, utcnow
 from tody.engine.base import Engine, quote_identifier
-from tody.services.errors import BadRequest, Conflict
+from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from tody.services.names import validate_name
 from tody.services.ratelimit import RequestLimits
-from tody.services.tokens import ADMIN, WORKSPACE_ADMIN_TOKEN, Principal, Scope, TokenService
+from tody.services.tokens import ADMIN, WORKSPACE_ADMIN_TOKEN, Principal, Scope, TokenService, UserPrincipal
 
 DEFAULT_ORGANIZATION = "default"
 DEFAULT_WORKSPACE = "default_workspace"
@@ -70,33 +72,17 @@ class WorkspaceService:
             "id": ws.id,
             "name": ws.name,
             "scope": "admin" if principal.is_admin else "user",
-            "role": "admin" if principal.is_admin else "viewer",
+            "role": principal.role or ("admin" if principal.is_admin else "viewer"),
             "organization_id": ws.organization_id,
             "created_at": ws.created_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
             "is_branch": False,
             "main": None,
             "release": {},
             "plan": "custom",
-            "user_email": None,
-            "user_id": principal.token.id,
+            "user_email": principal.user.email if principal.user else None,
+            "user_id": principal.user.id if principal.user else principal.token.id,
             "token_name": principal.token.name,
         }
-
-    def user_workspaces(self, principal: Principal) -> dict:
-        """`GET /v0/user/workspaces/`: the workspaces this token reaches (its own, until users exist)."""
-        ws = principal.workspace
-        entry = {
-            "id": ws.id,
-            "name": ws.name,
-            "role": "admin" if principal.is_admin else "viewer",
-            "plan": "custom",
-            "is_branch": False,
-            "main": None,
-            "created_at": ws.created_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        }
-        if principal.is_admin:
-            entry["token"] = self.tokens.value(principal.token)
-        return {"id": principal.token.id, "workspaces": [entry]}
 
     # -- request rate limits ---------------------------------------------------------------------
 
@@ -149,3 +135,85 @@ def _rps(key: str, raw: str) -> int | None:
     if value < 0:
         raise BadRequest(f"'{key}' cannot be negative (0 = no limit)")
     return value
+
+
+class WorkspaceLifecycle:
+    """Workspaces users create and delete (`POST|DELETE /v0/workspaces`), and the first user."""
+
+    def __init__(self, platform: Any):
+        self.p = platform
+
+    def ensure_first_user(
+        self, email: str, token: str | None, password: str | None
+    ) -> tuple[str, str] | None:
+        """First start (or the first start after users came): a first user, admin of the organization
+        and of every workspace. Returns (token, password) when it was just made, else None."""
+        catalog = self.p.catalog
+        if catalog.users():
+            return None
+        password = password or secrets.token_urlsafe(12)
+        user, value = self.p.users.create(email, password, token=token or None)
+        for org in catalog.organizations():
+            catalog.set_org_admin(org.id, user.id, True)
+        for workspace in catalog.workspaces():
+            self.p.members.add(workspace, user, "admin")
+        return value, password
+
+    def create(self, actor: UserPrincipal, name: str, organization_id: str | None = None) -> dict:
+        catalog = self.p.catalog
+        orgs = catalog.organizations()
+        if organization_id:
+            if not any(o.id == organization_id for o in orgs):
+                raise NotFound(f"Organization '{organization_id[:80]}' not found")
+            if not catalog.is_org_admin(organization_id, actor.user.id):
+                raise Forbidden("Only an admin of that organization can create workspaces in it")
+            org_id = organization_id
+        else:
+            mine = [o for o in orgs if catalog.is_org_admin(o.id, actor.user.id)]
+            member_of = {
+                catalog.workspace(m.workspace_id).organization_id for m in catalog.memberships(actor.user.id)
+            }
+            org_id = (mine or [o for o in orgs if o.id in member_of] or orgs)[0].id
+        workspace, _ = self.p.workspaces.create(org_id, name)
+        self.p.members.add(workspace, actor.user, "admin")
+        token = self.p.members.personal_token(workspace, actor.user)
+        return {"id": workspace.id, "name": workspace.name, "token": token, "organization_id": org_id}
+
+    def delete(self, actor: Any, workspace_id_or_name: str, *, force: bool = False) -> None:
+        """Drop a workspace: its data, pipes, tokens, members, shares and stats. Refused while other
+        workspaces' pipes read data sources it shares with them, unless forced."""
+        p = self.p
+        workspace = p.members.require_admin(actor, workspace_id_or_name)
+        users = p.sharing.outside_readers(workspace)
+        if users and not force:
+            raise Conflict(
+                f"Workspace '{workspace.name}' shares data sources that other workspaces' pipes read: "
+                f"{', '.join(users)}; remove those pipes or pass force=true",
+                dependent_pipes=users,
+            )
+        as_admin = Principal(workspace, _service_token(workspace), (Scope(ADMIN),))
+        for pipe in list(p.catalog.pipes(workspace.id).values()):
+            for hook in p.pipes.drop_hooks:  # views, copy schedules
+                hook(as_admin, pipe)
+        for rec in list(p.catalog.datasources(workspace.id).values()):
+            for hook in p.datasources.drop_hooks:  # event pipelines, views
+                hook(rec)
+        p.engine.execute(f"DROP DATABASE IF EXISTS {quote_identifier(workspace.database)} SYNC")
+        p.stats.forget_workspace(workspace.id)
+        p.catalog.delete_workspace(workspace.id)
+
+
+def _service_token(workspace: WorkspaceRecord) -> TokenRecord:
+    now = utcnow()
+    return TokenRecord(
+        id="service",
+        workspace_id=workspace.id,
+        name="service",
+        description="",
+        value_hash="",
+        value_encrypted="",
+        scopes=[{"type": ADMIN}],
+        origin="",
+        created_at=now,
+        updated_at=now,
+    )

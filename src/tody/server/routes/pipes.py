@@ -10,25 +10,14 @@ from starlette.responses import Response, StreamingResponse
 
 from tody.datafiles.pipe import NodeFile
 from tody.server.auth import ANY_TOKEN, Call, Needs, api, blocking, datafile_response, json_response
-from tody.server.params import is_form
+from tody.server.params import is_form, json_body
 from tody.server.stats import record_request
 from tody.services.errors import BadRequest, NotFound, ServiceError
 from tody.services.tokens import PIPES_CREATE
 
 
 async def _json_body(call: Call) -> dict | None:
-    if "application/json" not in call.request.headers.get("content-type", ""):
-        return None
-    raw = await call.request.body()
-    if not raw.strip():
-        return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The JSON body must be an object")
-    return body
+    return await json_body(call.request)
 
 
 async def _text_body(call: Call) -> str | None:
