@@ -32,9 +32,11 @@ from tody.engine.ddl import (
     engine_full,
     validate_engine,
 )
-from tody.services.errors import BadRequest, Conflict, NotFound
+from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound
+from tody.services.ingest.bulk import ndjson_plan
+from tody.services.ingest.formats import ImportFormatError, Sniff
 from tody.services.ingest.hold import IngestHold
-from tody.services.ingest.quarantine import quarantine_table_sql
+from tody.services.ingest.quarantine import input_columns, quarantine_table_sql
 from tody.services.names import validate_name
 from tody.services.stats import StatsWriter
 from tody.services.tokens import DATASOURCES_CREATE, DATASOURCES_DROP, Principal
@@ -58,6 +60,8 @@ class DatasourceService:
         self.ops = ops  # where operations are recorded (tinybird.datasources_ops_log)
         self.dependency_checks: list[DependencyCheck] = []
         self.drop_hooks: list[Callable[[DatasourceRecord], None]] = []  # run after a data source is dropped
+        # after a data source is created: (principal, record, SHARED_WITH workspace names); may refuse
+        self.create_hooks: list[Callable[[Principal, DatasourceRecord, list[str]], None]] = []
         self.hold = IngestHold()  # every insert into a data source runs inside hold.writing()
 
     def log_operation(
@@ -83,6 +87,15 @@ class DatasourceService:
     def get(self, workspace: WorkspaceRecord, name_or_id: str) -> DatasourceRecord:
         rec = self.catalog.datasource(workspace.id, name_or_id)
         if rec is None:
+            origin, _, name = name_or_id.partition(".")
+            for share in self.catalog.shares_into(workspace.id):
+                shared = self.catalog.datasource_by_id(share.datasource_id)
+                owner = self.catalog.workspace(shared.workspace_id) if shared else None
+                if shared is not None and owner is not None and (owner.name, shared.name) == (origin, name):
+                    raise Forbidden(
+                        f"Data Source '{name_or_id}' is shared with this workspace read-only: append to it, "
+                        f"change it or drop it in workspace '{owner.name}'"
+                    )
             raise NotFound(f"Data Source '{name_or_id}' not found")
         return rec
 
@@ -129,7 +142,7 @@ class DatasourceService:
             "statistics": {"row_count": rows, "bytes": size},
             "indexes": rec.indexes,
             "tags": rec.tags,
-            "shared_with": [],
+            "shared_with": self.shared_with(rec),
             "used_by": [],
             "headers": {},
             "version": 0,
@@ -139,7 +152,12 @@ class DatasourceService:
         }
 
     def datafile(self, rec: DatasourceRecord) -> str:
-        return render_datasource(self._to_file(rec))
+        return render_datasource(dataclasses.replace(self._to_file(rec), shared_with=self.shared_with(rec)))
+
+    def shared_with(self, rec: DatasourceRecord) -> list[str]:
+        """Names of the workspaces this data source is shared with."""
+        found = (self.catalog.workspace(s.workspace_id) for s in self.catalog.shares_of(rec.id))
+        return sorted(w.name for w in found if w is not None)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -158,6 +176,8 @@ class DatasourceService:
             raise Conflict(
                 f"Data Source '{name}' already exists. Use mode=append to add rows or pick another name"
             )
+        if self.catalog.pipe(workspace.id, name):  # a query reads either by the same name
+            raise Conflict(f"A pipe is already named '{name}'; pipes and data sources share names")
         spec = self._spec(params, datafile_text)
         engine, ddl_spec = self._validated(spec)
         rec = DatasourceRecord(
@@ -187,6 +207,13 @@ class DatasourceService:
         except Exception:
             self._drop_table(workspace, rec)
             raise
+        try:
+            for hook in self.create_hooks:
+                hook(principal, rec, spec.shared_with)
+        except Exception:
+            self._drop_table(workspace, rec)
+            self.catalog.delete_datasource(rec.id)
+            raise
         self.log_operation(workspace, rec, "create", started)
         return rec
 
@@ -199,6 +226,8 @@ class DatasourceService:
             validate_name(new_name, "Data Source")
             if self.catalog.datasource(principal.workspace.id, new_name):
                 raise Conflict(f"Data Source '{new_name}' already exists")
+            if self.catalog.pipe(principal.workspace.id, new_name):
+                raise Conflict(f"A pipe is already named '{new_name}'; pipes and data sources share names")
             values["name"] = new_name
         if description is not None:
             values["description"] = description
@@ -342,6 +371,10 @@ class DatasourceService:
                     # keys are lists of expressions: check them as one tuple
                     checked[field] = validate_expression(f"({value})" if field != "ttl" else value, names)
             indexes = [dataclasses.replace(i, expr=validate_expression(i.expr, names)) for i in spec.indexes]
+            if any(c.jsonpath for c in spec.columns):  # what NDJSON imports and the Events API will follow
+                ndjson_plan(input_columns(spec.columns), Sniff(gzip=False, bom=False, head=b"", size=0))
+        except ImportFormatError as exc:
+            raise BadRequest(f"Invalid JSONPath in the schema: {exc}") from None
         except SQLGateError as exc:
             raise BadRequest(f"Invalid expression in the data source definition: {exc}") from None
         except DDLError as exc:

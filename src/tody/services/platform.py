@@ -146,6 +146,7 @@ class Platform:
         members = MemberService(catalog, tokens, users)
         sharing = SharingService(catalog, members, pipes)
         datasources.dependency_checks.append(sharing.dependents)
+        datasources.create_hooks.append(sharing.on_create)
         try:
             events = EventsService(
                 catalog,

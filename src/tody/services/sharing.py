@@ -11,7 +11,7 @@ from tody.catalog.store import Catalog, DatasourceRecord, WorkspaceRecord
 from tody.services.errors import BadRequest, Conflict, NotFound
 from tody.services.members import Actor, MemberService
 from tody.services.pipes import PipeService, reads
-from tody.services.tokens import UserPrincipal
+from tody.services.tokens import Principal, UserPrincipal
 
 
 def shared_name(origin: WorkspaceRecord, rec: DatasourceRecord) -> str:
@@ -115,6 +115,19 @@ class SharingService:
                 target = self.catalog.workspace(share.workspace_id)
                 if target is not None and not self.readers(origin, rec, target):
                     self.catalog.set_share(rec.id, share.workspace_id, False)
+
+    def on_create(self, principal: Actor, rec: DatasourceRecord, names: list[str]) -> None:
+        """A data source created from a .datasource file with `SHARED_WITH`."""
+        if names:
+            self.share_with_names(principal, rec, names)
+
+    def readable_shared(self, principal: Principal) -> list[tuple[WorkspaceRecord, DatasourceRecord]]:
+        """Shared data sources the token may read, for the destination's listing."""
+        return [
+            (origin, rec)
+            for origin, rec in self.shared_into(principal.workspace)
+            if principal.can_read_datasource(shared_name(origin, rec))
+        ]
 
     def describe(self, origin: WorkspaceRecord, rec: DatasourceRecord) -> dict:
         return {

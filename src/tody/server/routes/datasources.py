@@ -63,7 +63,13 @@ async def list_datasources(call: Call):
     svc = call.platform.datasources
     records = svc.visible(call.principal)
     stats = await blocking(svc.statistics, call.principal.workspace)
-    return json_response({"datasources": [svc.describe(r, stats) for r in records]})
+    listed = [svc.describe(r, stats) for r in records]
+    for origin, rec in call.platform.sharing.readable_shared(call.principal):
+        shared = svc.describe(rec, await blocking(svc.statistics, origin))
+        shared.update(name=f"{origin.name}.{rec.name}", shared_from={"id": origin.id, "name": origin.name})
+        shared["shared_with"] = []  # other destinations are not this workspace's business
+        listed.append(shared)
+    return json_response({"datasources": listed})
 
 
 @api("/v0/datasources", ["POST"], needs=BY_MODE)
