@@ -5,7 +5,9 @@ one data path per process), a keep-alive HTTP client, and timing helpers."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -95,18 +97,19 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
-    def getter(self, path: str) -> Callable[[], None]:
-        """A callable doing one GET on its own keep-alive connection (one per thread)."""
+    def getter(self, path: str, token: str = TOKEN) -> Callable[..., None]:
+        """A callable doing one GET of `path` (+ an optional suffix) with `token`, on its own keep-alive
+        connection (one per thread)."""
         local = threading.local()
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        headers = {"Authorization": f"Bearer {token}"}
 
-        def call() -> None:
+        def call(suffix: str = "") -> None:
             for attempt in (1, 2):
                 conn = getattr(local, "conn", None)
                 if conn is None:
                     conn = local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
                 try:
-                    conn.request("GET", path, headers=headers)
+                    conn.request("GET", path + suffix, headers=headers)
                     res = conn.getresponse()
                     body = res.read()
                     break
@@ -120,6 +123,23 @@ class Server:
                 raise RuntimeError(f"{res.status}: {body[:300]!r}")
 
         return call
+
+    def post(self, path: str, body: object = None, token: str = TOKEN) -> dict:
+        """One POST (a JSON body if given) on a fresh connection; the answer's JSON."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Authorization": f"Bearer {token}"}
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+            conn.request("POST", path, body=payload, headers=headers)
+            res = conn.getresponse()
+            data = res.read()
+        finally:
+            conn.close()
+        if res.status != 200:
+            raise RuntimeError(f"POST {path}: {res.status}: {data[:300]!r}")
+        return json.loads(data)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -154,6 +174,43 @@ def timed(fn: Callable[[], object], iterations: int, warmup: int = 5) -> list[fl
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return samples
+
+
+def interleaved(
+    calls: dict[str, Callable[[int], object]], rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Latencies (ms) of each call, taken in rounds of one call of each, in a new random order every
+    round (so noise, and whatever the previous call left behind, hits all alike); each call gets the
+    round number (negative during warm-up)."""
+    order = list(calls)
+    shuffle = random.Random(0).shuffle
+    for i in range(-warmup, 0):
+        for fn in calls.values():
+            fn(i)
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for i in range(rounds):
+        shuffle(order)
+        for name in order:
+            start = time.perf_counter()
+            calls[name](i)
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def per_call_us(fns: dict[str, Callable[[], object]], batch: int, repeats: int) -> dict[str, float]:
+    """Microseconds per call of each fn: the median over `repeats` batches of `batch` calls, batches
+    taken round-robin across the fns after one warm-up batch each."""
+    for fn in fns.values():
+        for _ in range(batch):
+            fn()
+    means: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            means[name].append((time.perf_counter() - start) * 1e6 / batch)
+    return {name: statistics.median(m) for name, m in means.items()}
 
 
 _END = object()
