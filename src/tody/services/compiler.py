@@ -8,9 +8,10 @@ pipe references as already-compiled subqueries, so a whole pipe becomes one chec
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tody.catalog.store import Catalog, PipeRecord
@@ -22,6 +23,8 @@ from tody.sql.templates import TemplateError, is_template, render
 
 SERVICE_DATABASE = "tody_service"  # physical home of the tinybird.* service data sources
 SERVICE_QUALIFIER = "tinybird"
+ORGANIZATION_QUALIFIER = "organization"  # organization.*: every workspace of the org, for its admins
+ORG_ADMINS_ONLY = "organization.* service data sources are for organization admins"
 
 Params = Mapping[str, str | list[str]]
 
@@ -49,6 +52,8 @@ class Compiler:
         self.engine = engine
         self.max_sql_bytes = max_sql_bytes
         self.service_sources: dict[str, ServiceSource] = {}
+        # organization.<name>: (catalog, organization id) → subquery (see services/consumption.py)
+        self.organization_sources: dict[str, Callable[[Catalog, str], str]] = {}
         self._cache: OrderedDict[tuple, CompiledQuery] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -200,6 +205,8 @@ class _Scope:
                 return TableBinding(
                     subquery=self.c.service_sources[name].subquery(self.principal.workspace.id)
                 )
+            if database == ORGANIZATION_QUALIFIER and name in self.c.organization_sources:
+                return TableBinding(subquery=self._organization(name))
             return self._shared(database, name)
         if name in self.extra:
             return TableBinding(subquery=self.extra[name])
@@ -235,10 +242,19 @@ class _Scope:
         row_filter = self.principal.datasource_filter(rec.name)
         if row_filter is not None:
             try:
-                row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
+                row_filter = checked_filter(row_filter, tuple(c["name"] for c in rec.columns))
             except SQLGateError as exc:
                 raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
         return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
+
+    def _organization(self, name: str) -> str:
+        """`organization.<name>`: only through the personal token of an admin of this workspace's
+        organization (not a workspace's own tokens, JWTs or a service acting for the workspace)."""
+        user = self.principal.user
+        organization_id = self.principal.workspace.organization_id
+        if user is None or not self.c.catalog.is_org_admin(organization_id, user.id):
+            raise Forbidden(ORG_ADMINS_ONLY)
+        return self.c.organization_sources[name](self.c.catalog, organization_id)
 
     def _shared(self, origin_name: str, name: str) -> TableBinding | None:
         """`<origin workspace>.<data source>`: a data source another workspace shares with this one,
@@ -258,7 +274,7 @@ class _Scope:
             row_filter = self.principal.datasource_filter(qualified)
             if row_filter is not None:
                 try:
-                    row_filter = validate_expression(row_filter, [c["name"] for c in rec.columns])
+                    row_filter = checked_filter(row_filter, tuple(c["name"] for c in rec.columns))
                 except SQLGateError as exc:
                     raise Forbidden(
                         f"The row filter of this token on '{qualified}' is not valid: {exc}"
@@ -302,6 +318,13 @@ class _Scope:
     def _names(self) -> list[str]:
         by_id = {p.id: p.name for p in self.c.catalog.pipes(self.principal.workspace.id).values()}
         return [by_id.get(pid, pid) for pid in self.stack]
+
+
+@functools.lru_cache(maxsize=4096)
+def checked_filter(row_filter: str, columns: tuple[str, ...]) -> str:
+    """A token's row filter through the SQL gate, once per (filter, columns): it changes only with the
+    token or the schema, and the gate's parse is most of a filtered compile's extra cost."""
+    return validate_expression(row_filter, columns)
 
 
 def with_fixed_params(principal: Principal, pipe: PipeRecord | None, params: Params | None) -> dict:

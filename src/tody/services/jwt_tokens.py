@@ -45,6 +45,7 @@ class JwtService:
         self.catalog = tokens.catalog
         self._verified: dict[str, tuple[int, float, Principal]] = {}  # value -> (generation, exp, principal)
         self._lock = threading.Lock()
+        self._keys: dict[str, tuple[int, str | None]] = {}  # workspace -> (generation, signing key)
 
     @staticmethod
     def looks_like(value: str) -> bool:
@@ -52,6 +53,16 @@ class JwtService:
         return value.startswith("ey") and value.count(".") == 2
 
     def signing_key(self, workspace: WorkspaceRecord) -> str | None:
+        """The workspace admin token's value (decrypted once per catalog generation)."""
+        generation = self.catalog.generation
+        cached = self._keys.get(workspace.id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        key = self._signing_key(workspace)
+        self._keys[workspace.id] = (generation, key)
+        return key
+
+    def _signing_key(self, workspace: WorkspaceRecord) -> str | None:
         admins = [
             r
             for r in self.catalog.tokens(workspace.id)
@@ -155,8 +166,8 @@ class JwtService:
         if len(value) > MAX_JWT_BYTES:
             raise Forbidden(f"Invalid JWT: longer than {MAX_JWT_BYTES} bytes")
         try:
-            header = jwt.get_unverified_header(value)
-            unverified = jwt.decode(value, options={"verify_signature": False})
+            unverified_whole = jwt.api_jwt.decode_complete(value, options={"verify_signature": False})
+            header, unverified = unverified_whole["header"], unverified_whole["payload"]
         except jwt.InvalidTokenError as exc:
             raise Forbidden(f"Invalid token: not a static token and not a readable JWT ({exc})") from None
         if header.get("alg") != "HS256":

@@ -76,7 +76,8 @@ async def _create_jwt(call: Call) -> Response:
     if not isinstance(scopes, list):
         raise BadRequest("The JWT body needs 'scopes': a list of {type, resource, fixed_params?, filter?}")
     name = call.params.get("name") or body.get("name") or ""
-    value = call.platform.tokens.jwt.create(call.principal, name, expiration, scopes, body.get("limits"))
+    jwts = call.platform.tokens.jwt
+    value = await blocking(jwts.create, call.principal, name, expiration, scopes, body.get("limits"))
     return json_response({"token": value})
 
 
