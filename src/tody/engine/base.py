@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+OUTPUT_BYTES_PER_RESULT_BYTE = 4
+
 
 @dataclass(frozen=True)
 class QueryLimits:
@@ -21,6 +23,14 @@ class QueryLimits:
     max_result_rows: int = 0
     max_rows_to_read: int = 10_000_000_000
     max_threads: int = 0
+
+    @property
+    def max_output_bytes(self) -> int:
+        """Bytes the formatted answer may take (0 = no limit). ClickHouse counts a constant column once
+        per block against max_result_bytes (ClickHouse#82726), so `SELECT repeat('x', 1000000) FROM
+        numbers(1000)` passes a 100 MB limit with a 1 GB answer: the answer itself is bounded too,
+        with room for text formats to spell values out."""
+        return self.max_result_bytes * OUTPUT_BYTES_PER_RESULT_BYTE
 
     def as_settings(self) -> dict[str, object]:
         settings: dict[str, object] = {
@@ -96,6 +106,14 @@ SERVER_FAULT_CODES = frozenset({1, 32, 74, 76, 84, 210, 243, 1000, 1001, 1002})
 TIMEOUT_CODES = frozenset({159, 394})
 # TOO_MANY_ROWS, TOO_MANY_BYTES, TOO_MANY_ROWS_OR_BYTES, MEMORY_LIMIT_EXCEEDED (query-level)
 LIMIT_CODES = frozenset({158, 307, 396, 241})
+
+
+def output_too_large(limit: int) -> EngineError:
+    return EngineError(
+        f"Limit for result exceeded: the answer is over {limit} bytes ({OUTPUT_BYTES_PER_RESULT_BYTE} x max_result_bytes)",
+        code=396,
+        name="TOO_MANY_ROWS_OR_BYTES",
+    )
 
 
 class ResultStream(Protocol):

@@ -26,6 +26,7 @@ from tody.engine.base import (
     QueryLimits,
     Result,
     Statistics,
+    output_too_large,
 )
 from tody.engine.recovery import repair_deduplication_logs
 
@@ -48,6 +49,8 @@ _READ_SETTINGS: dict[str, object] = {
 
 def engine_error(exc: BaseException) -> EngineError:
     """Turn a chDB exception into an EngineError with ClickHouse's code and a readable message."""
+    if isinstance(exc, EngineError):
+        return exc
     text = str(exc) or exc.__class__.__name__
     code_match = _CODE.search(text)
     code = int(code_match.group(1)) if code_match else None
@@ -155,9 +158,11 @@ class _Pool:
 class ChdbStream:
     """Output of one streamed query. Holds its connection until closed or exhausted."""
 
-    def __init__(self, pool: _Pool, conn, sql: str, fmt: str):
+    def __init__(self, pool: _Pool, conn, sql: str, fmt: str, max_output_bytes: int = 0):
         self._pool = pool
         self._conn = conn
+        self._max_output = max_output_bytes
+        self._output = 0
         self.statistics = Statistics()
         self._closed = False
         self._exhausted = False
@@ -177,7 +182,11 @@ class ChdbStream:
             self._exhausted = True
             return None
         self._account(chunk)
-        return chunk.bytes()
+        data = chunk.bytes()
+        self._output += len(data)
+        if self._max_output and self._output > self._max_output:
+            raise output_too_large(self._max_output)
+        return data
 
     def _account(self, chunk: Any) -> None:
         s = self.statistics
@@ -357,12 +366,15 @@ class ChdbEngine:
                 res = conn.query(sql, fmt)
             except BaseException as exc:
                 raise engine_error(exc) from None
+            limit = (limits or self.limits).max_output_bytes
+            if limit and res.size() > limit:
+                raise output_too_large(limit)
             return Result(res.bytes(), _statistics(res))
 
     def stream(self, sql: str, fmt: str, limits: QueryLimits | None = None) -> ChdbStream:
         pool = self._query_pool(limits or self.limits)
         conn = pool.acquire()
-        return ChdbStream(pool, conn, sql, fmt)
+        return ChdbStream(pool, conn, sql, fmt, (limits or self.limits).max_output_bytes)
 
     def classify(self, sql: str) -> Classification:
         # A parse only: done on a query connection so that it never waits behind ingestion.
