@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tody.catalog.store import PipeRecord
 from tody.services.compiler import Compiler
-from tody.services.errors import BadRequest, Forbidden, NotFound, ServiceError
+from tody.services.errors import BadRequest, Forbidden, NotFound, TemplateStatus
 from tody.services.pipes import PipeService
 from tody.services.query import FORMATS as QUERY_FORMATS
 from tody.services.query import OutputFormat, QueryOutput, QueryService
@@ -27,14 +27,6 @@ FORMATS: dict[str, OutputFormat] = {
     "parquet": QUERY_FORMATS["PARQUET"],
     "prometheus": OutputFormat("Prometheus", "text/plain; version=0.0.4; charset=utf-8", "prometheus"),
 }
-
-
-class TemplateStatus(ServiceError):
-    """An error raised on purpose by the template (`error()` / `custom_error()`)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass

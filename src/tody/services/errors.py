@@ -43,3 +43,11 @@ class TooLarge(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+class TemplateStatus(ServiceError):
+    """An error raised on purpose by a template (`error()` / `custom_error()`), with its own 4xx status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status

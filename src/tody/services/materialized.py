@@ -33,6 +33,7 @@ from tody.services.jobs import JobService
 from tody.services.node_output import check_output, output_columns
 from tody.services.tokens import Principal
 from tody.sql.gate import SQLGateError, validate_expression
+from tody.sql.templates import TemplateHTTPError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class MaterializedViews:
         try:
             return self.compiler.compile_node(principal.as_workspace(filters), pipe, node.name, values).sql
         except BadRequest as exc:
+            raise BadRequest(f"[node {node.name}] {exc.message}") from None
+        except TemplateHTTPError as exc:  # a view's SQL is fixed: its template must render without error()
             raise BadRequest(f"[node {node.name}] {exc.message}") from None
 
     def _check(self, principal: Principal, pipe: PipeRecord) -> None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from tody.catalog.store import Catalog
 from tody.engine.base import Engine, EngineError, ResultStream, Statistics
 from tody.services.compiler import Compiler
-from tody.services.errors import BadRequest, NotFound, Timeout
-from tody.services.tokens import Principal
+from tody.services.errors import BadRequest, Forbidden, NotFound, TemplateStatus, Timeout
+from tody.services.tokens import PIPES_READ, READ_ALL, Principal
 from tody.sql.gate import CompiledQuery, SQLGateError, tables_read
+from tody.sql.templates import TemplateHTTPError
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,14 @@ class QueryService:
             pipe = self.catalog.pipe(principal.workspace.id, pipeline)
             if pipe is None:
                 raise NotFound(f"Pipe '{pipeline}' not found")
-        return self.compiler.compile_sql(principal, sql, pipe=pipe)
+            if not (principal.has(PIPES_READ, pipe.name) or principal.has(READ_ALL)):
+                raise Forbidden(
+                    f"Not enough permissions: reading the nodes of pipe '{pipe.name}' needs PIPES:READ:{pipe.name}"
+                )
+        try:
+            return self.compiler.compile_sql(principal, sql, pipe=pipe)
+        except TemplateHTTPError as exc:  # error() or custom_error() in the query or in a node it reads
+            raise TemplateStatus(exc.status, exc.message) from None
 
     def run(self, principal: Principal, sql: str, pipeline: str | None = None) -> QueryOutput:
         """Compile and run (or start streaming); engine errors before the first byte become 4xx."""
