@@ -199,8 +199,8 @@ def parse_schema(text: str) -> list[Column]:
 def render_column(col: Column) -> str:
     """`` `name` Type `json:$.path` DEFAULT expr CODEC(c) `` (the parts that are set)."""
     parts = [quote_identifier(col.name), col.type]
-    if col.jsonpath is not None:
-        parts.append(f"`json:{col.jsonpath}`")
+    if col.jsonpath is not None:  # escaped as the parser unescapes backtick-quoted text
+        parts.append("`json:" + col.jsonpath.replace("\\", "\\\\").replace("`", "\\`") + "`")
     if col.default is not None:
         parts.append(f"{col.default_kind or 'DEFAULT'} {col.default}")
     if col.codec is not None:

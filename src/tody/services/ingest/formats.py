@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tody.engine.base import Engine, quote_identifier, quote_string
+from tody.datafiles.schema import render_schema
+from tody.engine.base import Engine, quote_string
 from tody.engine.ddl import Column
 
 FORMATS = ("csv", "ndjson", "parquet")
@@ -323,9 +324,9 @@ def _tuple_fields(type_text: str) -> list[tuple[str, str]] | None:
 
 
 def _path_key(key: str) -> str:
-    return (
-        f".{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else "['" + key.replace("'", "\\'") + "']"
-    )
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f".{key}"
+    return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 def _flatten(name: str, type_text: str, path: str, out: list[tuple[str, str, str]]) -> None:
@@ -399,10 +400,4 @@ def infer_schema(engine: Engine, path: Path, fmt: str, dialect: CsvDialect | Non
 
 def schema_text(columns: list[Column]) -> str:
     """A SCHEMA text (`name` Type `json:$.path`, …) for inferred columns, as mode=create takes it."""
-    parts = []
-    for c in columns:
-        text = f"{quote_identifier(c.name)} {c.type}"
-        if c.jsonpath:
-            text += f" `json:{c.jsonpath}`"
-        parts.append(text)
-    return ", ".join(parts)
+    return render_schema(columns)

@@ -22,7 +22,7 @@ from tody.engine.ddl import Column
 from tody.services.datasources import DatasourceService
 from tody.services.errors import BadRequest, NotFound
 from tody.services.ingest.bulk import ImportResult, cleanup_staging, import_file
-from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema
+from tody.services.ingest.formats import FORMATS, CsvDialect, ImportFormatError, infer_schema, schema_text
 from tody.services.ingest.partial import check_condition, replace_matching
 from tody.services.ingest.quarantine import ensure_quarantine_table
 from tody.services.materialized import failed_view
@@ -250,15 +250,7 @@ class ImportService:
             columns = infer_schema(self.engine, path, fmt, dialect)
         except ImportFormatError as exc:
             raise BadRequest(f"Could not infer a schema from the file: {exc}") from None
-        schema = ", ".join(_column_text(c) for c in columns)
-        return self.datasources.create(principal, name, {"schema": schema, "format": fmt})
-
-
-def _column_text(c: Column) -> str:
-    text = f"{quote_identifier(c.name)} {c.type}"
-    if c.jsonpath:
-        text += f" `json:{c.jsonpath}`"
-    return text
+        return self.datasources.create(principal, name, {"schema": schema_text(columns), "format": fmt})
 
 
 def response(datasource: dict, result: ImportResult, import_id: str, discarded: int = 0) -> dict[str, Any]:
