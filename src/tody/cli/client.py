@@ -1,4 +1,5 @@
-"""The CLI's HTTP client: host and token from flags, then TODY_HOST/TODY_TOKEN, then local discovery."""
+"""The CLI's HTTP client: host and tokens from flags, then TODY_HOST/TODY_TOKEN/TODY_USER_TOKEN, then the
+CLI config (`tody.cli.config`, written by `tody workspace use`), then (the token) local discovery."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import click
 import httpx
 import orjson
 
+from tody.cli import config as cli_config
+
 DEFAULT_HOST = "http://127.0.0.1:7181"
 
 
@@ -21,9 +24,19 @@ class ApiError(click.ClickException):
 
 
 class Client:
-    def __init__(self, host: str | None = None, token: str | None = None, timeout: float = 60.0):
-        self.host = (host or os.environ.get("TODY_HOST") or DEFAULT_HOST).rstrip("/")
-        self._token = token or os.environ.get("TODY_TOKEN") or None
+    def __init__(
+        self,
+        host: str | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+        *,
+        user_token: str | None = None,
+    ):
+        config = cli_config.load()
+        self.host = (host or os.environ.get("TODY_HOST") or config.get("host") or DEFAULT_HOST).rstrip("/")
+        saved = cli_config.saved_for(config, self.host)
+        self._token = token or os.environ.get("TODY_TOKEN") or saved.get("token") or None
+        self._user_token = user_token or os.environ.get("TODY_USER_TOKEN") or saved.get("user_token") or None
         self.timeout = timeout
 
     def _http(self) -> httpx.Client:
@@ -35,6 +48,25 @@ class Client:
             self._token = self._discover_token()
         return self._token
 
+    @property
+    def known_token(self) -> str | None:
+        """The token from a flag, the environment or the config; None (no discovery) without one."""
+        return self._token
+
+    @property
+    def has_user_token(self) -> bool:
+        return self._user_token is not None
+
+    @property
+    def user_token(self) -> str:
+        """The user token (ADMIN_USER): users, organizations, workspaces of the user."""
+        if self._user_token is None:
+            raise click.UsageError(
+                "No user token: pass --user-token or set TODY_USER_TOKEN (`tody serve` prints the first "
+                "user's at first start, `tody user create` a new user's)"
+            )
+        return self._user_token
+
     def _discover_token(self) -> str:
         host = urlparse(self.host).hostname or ""
         if host in ("127.0.0.1", "localhost", "::1"):
@@ -45,10 +77,12 @@ class Client:
                     return res.json()["workspace_admin_token"]
             except httpx.HTTPError:
                 pass
-        raise click.UsageError("No token: pass --token or set TODY_TOKEN")
+        raise click.UsageError("No token: pass --token, set TODY_TOKEN or run `tody workspace use NAME`")
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+    def request(self, method: str, path: str, *, as_user: bool = False, **kwargs: Any) -> httpx.Response:
+        """`as_user`: send the user token instead of the workspace token."""
+        value = self.user_token if as_user else self.token
+        headers = {"Authorization": f"Bearer {value}", **kwargs.pop("headers", {})}
         try:
             with self._http() as http:
                 res = http.request(method, path, headers=headers, **kwargs)
@@ -69,16 +103,35 @@ class Client:
         return orjson.loads(res.content) if res.content else {}
 
 
+HOST_OPTION = click.option(
+    "--host",
+    envvar="TODY_HOST",
+    help=f"Server URL (env TODY_HOST; else the CLI config's; else {DEFAULT_HOST}).",
+)
+USER_TOKEN_OPTION = click.option(
+    "--user-token",
+    envvar="TODY_USER_TOKEN",
+    help="User token (env TODY_USER_TOKEN; else the one `tody workspace use` stored).",
+)
+
+
+def acting_on(client: Client, workspace: str | None = None) -> tuple[str, bool]:
+    """For commands that act on a workspace as its admin (members, sharing): the workspace (`workspace`,
+    else the token's), and whether to send the user token (when there is one) or the workspace token."""
+    target = workspace or client.json("GET", "/v0/workspace")["id"]
+    return target, client.has_user_token
+
+
 def client_options(fn):
-    fn = click.option("--token", envvar="TODY_TOKEN", help="Token to use (env TODY_TOKEN).")(fn)
     fn = click.option(
-        "--host",
-        envvar="TODY_HOST",
-        default=DEFAULT_HOST,
-        show_default=True,
-        help="Server URL (env TODY_HOST).",
+        "--token", envvar="TODY_TOKEN", help="Token to use (env TODY_TOKEN; else the CLI config's)."
     )(fn)
-    return fn
+    return HOST_OPTION(fn)
+
+
+def user_options(fn):
+    """--host and --user-token, for commands that act as a user (users, organizations, workspaces)."""
+    return HOST_OPTION(USER_TOKEN_OPTION(fn))
 
 
 FORMAT_OPTION = click.option(

@@ -1,13 +1,23 @@
-"""`tody datasource`: list, create, import into (file or URL, full or partial replace), truncate, delete rows."""
+"""`tody datasource`: list, create, import into (file or URL, full or partial replace), truncate, delete rows,
+share with other workspaces."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 from rich.progress import Progress
 
-from tody.cli.client import FORMAT_OPTION, Client, client_options, show_listing, wait_for_job
+from tody.cli.client import (
+    FORMAT_OPTION,
+    USER_TOKEN_OPTION,
+    Client,
+    acting_on,
+    client_options,
+    show_listing,
+    wait_for_job,
+)
 
 
 @click.group()
@@ -205,3 +215,42 @@ def _report(name: str, mode: str, body: dict) -> None:
     )
     if body.get("error"):
         raise click.ClickException(str(body["error"]))
+
+
+def _share(method: str, name: str, destination: str, host, token, user_token, **extra: str) -> dict:
+    """The token's workspace is the origin; with a user token (an admin of it) the destination may be
+    any workspace of the user, with the workspace token one of the same organization."""
+    client = Client(host, token, user_token=user_token)
+    origin, as_user = acting_on(client)
+    params = {"destination_workspace_name": destination, **extra}
+    if as_user:
+        params["origin_workspace_id"] = origin
+    path = f"/v0/datasources/{quote(name, safe='')}/share"
+    return client.json(method, path, params=params, as_user=as_user)
+
+
+@datasource.command("share")
+@click.argument("name")
+@click.argument("destination", metavar="WORKSPACE")
+@client_options
+@USER_TOKEN_OPTION
+def share(name: str, destination: str, host, token, user_token) -> None:
+    """Share Data Source NAME, read-only, with WORKSPACE (name or id); there it is read as
+    <this workspace>.NAME."""
+    body = _share("POST", name, destination, host, token, user_token)
+    click.echo(
+        f"Data Source '{name}' shared with workspace '{destination}': "
+        f"read it there as {body['origin_workspace']['name']}.{body['name']}"
+    )
+
+
+@datasource.command("unshare")
+@click.argument("name")
+@click.argument("destination", metavar="WORKSPACE")
+@click.option("--force", is_flag=True, help="Even when pipes of WORKSPACE read it (they stop working).")
+@client_options
+@USER_TOKEN_OPTION
+def unshare(name: str, destination: str, force: bool, host, token, user_token) -> None:
+    """Stop sharing Data Source NAME with WORKSPACE (refused while its pipes read it, unless --force)."""
+    _share("DELETE", name, destination, host, token, user_token, **({"force": "true"} if force else {}))
+    click.echo(f"Data Source '{name}' no longer shared with workspace '{destination}'")

@@ -7,10 +7,12 @@ import click
 from tody import __version__
 from tody.cli.datasource import datasource
 from tody.cli.job import job
+from tody.cli.org import org
 from tody.cli.pipe import pipe
 from tody.cli.serve import serve
 from tody.cli.sql import sql
 from tody.cli.token import token
+from tody.cli.user import user
 from tody.cli.workspace import workspace
 
 
@@ -27,6 +29,8 @@ cli.add_command(pipe)
 cli.add_command(job)
 cli.add_command(token)
 cli.add_command(workspace)
+cli.add_command(user)
+cli.add_command(org)
 
 
 def main() -> None:

@@ -63,6 +63,10 @@ def serve(**flags) -> None:
         url = f"http://{config.host}:{config.port}"
         click.echo(f"tody is serving {url}  (data: {config.data_path})")
         click.echo(f"workspace {workspace.name!r} admin token: {token}")
+        if platform.first_user is not None:  # just made: its password is shown this once
+            user_token, password = platform.first_user
+            click.echo(f"first user {config.admin_user_email}: user token {user_token}")
+            click.echo(f"first user {config.admin_user_email}: password {password}  (shown once: keep it)")
         server = _Server(
             uvicorn.Config(
                 create_app(platform),

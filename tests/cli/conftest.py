@@ -1,0 +1,15 @@
+"""CLI tests never read or write the user's own CLI config, nor take host or tokens from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def cli_config(tmp_path, monkeypatch):
+    """The path of this test's own CLI config file (TODY_CONFIG; not created until a command writes it)."""
+    path = tmp_path / "tody-cli" / "config.json"
+    monkeypatch.setenv("TODY_CONFIG", str(path))
+    for name in ("TODY_HOST", "TODY_TOKEN", "TODY_USER_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return path
