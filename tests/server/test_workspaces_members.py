@@ -133,3 +133,17 @@ def test_deleting_a_workspace_removes_its_data_and_tokens(org_admin, bearer, pla
     assert platform.catalog.workspace(ws["id"]) is None
     found = platform.engine.execute(f"SELECT count() FROM system.databases WHERE name = '{database}'", "TSV")
     assert found.data.strip() == b"0"
+
+
+def test_org_admins_manage_only_their_organizations_users(org_admin, bearer, platform):
+    email, alice = new_user(org_admin, bearer)
+    ws = new_workspace(alice)  # alice now belongs to the default organization
+    other_org = platform.workspaces.create_organization("org_" + uuid.uuid4().hex[:8])
+    other_email, other_admin = new_user(org_admin, bearer)
+    platform.catalog.set_org_admin(other_org.id, platform.catalog.user_by_email(other_email).id, True)
+    listed = [u["email"] for u in ok(other_admin.get("/v0/users"))["users"]]
+    assert email not in listed
+    assert other_admin.delete(f"/v0/users/{email}").status_code == 404
+    res = org_admin.delete(f"/v0/users/{email}")  # alice is the only admin of her workspace
+    assert res.status_code == 409 and "last admin" in res.json()["error"]
+    assert alice.get(f"/v0/workspaces/{ws['id']}").status_code == 200

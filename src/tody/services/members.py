@@ -88,6 +88,12 @@ class MemberService:
         )
         return value
 
+    def _listed_token(self, workspace: WorkspaceRecord, user: UserRecord) -> str | None:
+        has_token = any(t.workspace_id == workspace.id for t in self.catalog.user_tokens(user.id))
+        if has_token or self.catalog.member(workspace.id, user.id) is not None:
+            return self.personal_token(workspace, user)
+        return None
+
     def token_for(self, actor: Actor, workspace: WorkspaceRecord) -> str:
         """`?with_token=true`: the caller's own token for the workspace."""
         if isinstance(actor, UserPrincipal):
@@ -175,8 +181,10 @@ class MemberService:
         """`GET /v0/user/workspaces/`: with a user token, every workspace of the user with its role and
         personal token; with a workspace token, that workspace (its token shown to admins)."""
         if isinstance(actor, UserPrincipal):
+            # a token for each workspace the user is a member of; an organization admin's other
+            # workspaces get one only when asked for (`GET /v0/workspaces/{id}?with_token=true`)
             entries = [
-                self.describe(ws, role, self.personal_token(ws, actor.user))
+                self.describe(ws, role, self._listed_token(ws, actor.user))
                 for ws, role in self.reachable(actor)
             ]
             return {"id": actor.user.id, "email": actor.user.email, "workspaces": entries}

@@ -145,11 +145,42 @@ class UserService:
             raise NotFound(f"User '{email_or_id[:80]}' not found")
         return user
 
+    def managed(self, actor: UserPrincipal) -> list[UserRecord]:
+        """Users an organization admin manages: those tied to its organizations (admins, members of
+        their workspaces) and those tied to none yet. Users of other organizations stay out of view."""
+        mine = {o.id for o in self.administered(actor)}
+        out = []
+        for user in self.catalog.users():
+            orgs = self._organizations_of(user)
+            if not orgs or orgs & mine:
+                out.append(user)
+        return out
+
+    def _organizations_of(self, user: UserRecord) -> set[str]:
+        orgs = {o.id for o in self.catalog.organizations() if self.catalog.is_org_admin(o.id, user.id)}
+        for member in self.catalog.memberships(user.id):
+            workspace = self.catalog.workspace(member.workspace_id)
+            if workspace is not None:
+                orgs.add(workspace.organization_id)
+        return orgs
+
     def delete_by(self, actor: UserPrincipal, email_or_id: str) -> None:
-        self.require_org_admin(actor)
+        mine = {o.id for o in self.administered(actor)}
+        if not mine:
+            raise Forbidden("Only an organization admin can do this (with their user token)")
         user = self.find(email_or_id)
+        if user not in self.managed(actor):
+            raise NotFound(f"User '{email_or_id[:80]}' not found")
         if user.id == actor.user.id:
             raise Conflict("You cannot delete yourself; another organization admin can")
+        if not self._organizations_of(user) <= mine:
+            raise Forbidden(f"{user.email} also belongs to another organization; its admins must remove them")
+        for member in self.catalog.memberships(user.id):
+            admins = [m.user_id for m in self.catalog.members(member.workspace_id) if m.role == "admin"]
+            if admins == [user.id]:
+                workspace = self.catalog.workspace(member.workspace_id)
+                name = workspace.name if workspace else member.workspace_id
+                raise Conflict(f"{user.email} is the last admin of workspace '{name}'; name another first")
         self.catalog.delete_user(user.id)
 
     def describe(self, user: UserRecord) -> dict:

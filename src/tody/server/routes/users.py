@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from tody.server.auth import Call, Needs, api, blocking, json_response, platform_of
 from tody.server.params import json_body, read_params, token_from
+from tody.services import consumption
 from tody.services.errors import Forbidden
 from tody.services.tokens import ADMIN_USER, UserPrincipal
 
@@ -38,8 +39,9 @@ async def create_user(request: Request) -> Response:
 @api("/v0/users", ["GET"], needs=USER_TOKEN_ONLY, user_token=True)
 async def list_users(call: Call):
     users = call.platform.users
-    users.require_org_admin(_user(call))
-    return json_response({"users": [users.describe(u) for u in call.platform.catalog.users()]})
+    actor = _user(call)
+    users.require_org_admin(actor)
+    return json_response({"users": [users.describe(u) for u in users.managed(actor)]})
 
 
 @api("/v0/users/{user}", ["DELETE"], needs=USER_TOKEN_ONLY, user_token=True)
@@ -57,6 +59,15 @@ async def get_organization(call: Call):
 async def organization_workspaces(call: Call):
     orgs = call.platform.organizations
     return json_response({"workspaces": orgs.workspaces(_user(call), call.path("organization"))})
+
+
+@api("/v0/organizations/{organization}/consumption", ["GET"], needs=USER_TOKEN_ONLY, user_token=True)
+async def organization_consumption(call: Call):
+    """Storage now, and ingestion and requests per day over the last `days` (7; at most 90)."""
+    org = call.platform.organizations.get(_user(call), call.path("organization"))
+    days = consumption.parse_days(call.params.get("days"))
+    platform = call.platform
+    return json_response(await blocking(consumption.report, platform.catalog, platform.engine, org, days))
 
 
 @api("/v0/organizations/{organization}/admins", ["PUT"], needs=USER_TOKEN_ONLY, user_token=True)
@@ -77,5 +88,6 @@ routes = [
     delete_user,
     get_organization,
     organization_workspaces,
+    organization_consumption,
     change_organization_admins,
 ]
