@@ -18,6 +18,7 @@ import orjson
 
 from tody.catalog.store import Catalog, JobRecord
 from tody.engine.base import Engine, EngineError, quote_string
+from tody.services import consumption
 from tody.services.compiler import SERVICE_DATABASE, Compiler, ServiceSource
 
 SERVICE_TABLES = ("pipe_stats_rt", "pipe_stats", "datasources_ops_log", "jobs_log")
@@ -134,11 +135,13 @@ DDL = [
 
 
 def install(engine: Engine, compiler: Compiler) -> None:
-    """Create the service tables (idempotent) and make them readable as tinybird.<name>."""
+    """Create the service tables (idempotent) and make them readable as tinybird.<name> (and, for
+    organization admins, as organization.<name> across the organization's workspaces)."""
     for statement in DDL:
         engine.execute(statement)
     for name, cols in SERVICE_SOURCES.items():
         compiler.service_sources[name] = ServiceSource(name, tuple(c for c, _ in cols))
+    consumption.register(compiler, {name: [c for c, _ in cols] for name, cols in SERVICE_SOURCES.items()})
 
 
 class StatsWriter:

@@ -9,6 +9,7 @@ from starlette.responses import Response, StreamingResponse
 from tody.server.auth import ANY_TOKEN, Call, api, blocking, json_response
 from tody.server.params import is_form
 from tody.server.stats import record_request
+from tody.services.compiler import ORGANIZATION_QUALIFIER, SERVICE_QUALIFIER
 from tody.services.errors import BadRequest, ServiceError
 
 
@@ -38,7 +39,9 @@ async def sql(call: Call):
         record_request(call, "query_api", "query_api", started, None, status=exc.status)
         raise
     metrics.queries.labels("ok").inc()
-    if not output.reads_only_service_sources:
+    # Queries over service data sources alone (tinybird.*, organization.*) are not recorded (as Tinybird).
+    service = (SERVICE_QUALIFIER, ORGANIZATION_QUALIFIER)
+    if not (output.tables and all(db in service for db, _ in output.tables)):
         record_request(call, "query_api", "query_api", started, output.statistics, status=200)
     if output.body is not None:
         return Response(output.body, media_type=output.format.content_type)
