@@ -202,6 +202,13 @@ class _Scope:
     def resolve(self, database: str | None, name: str) -> TableBinding | None:
         if database is not None:
             if database == SERVICE_QUALIFIER and name in self.c.service_sources:
+                # every request's URL and parameters, every operation: not for a tenant's token
+                qualified = f"{SERVICE_QUALIFIER}.{name}"
+                if self.check_read and not self.principal.can_read_datasource(qualified):
+                    raise Forbidden(
+                        f"Not enough permissions to read '{qualified}': the token needs "
+                        f"DATASOURCES:READ:{qualified}, WORKSPACE:READ_ALL or ADMIN"
+                    )
                 return TableBinding(
                     subquery=self.c.service_sources[name].subquery(self.principal.workspace.id)
                 )
