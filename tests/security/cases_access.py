@@ -63,6 +63,33 @@ ROW_FILTER_REFUSED = [
         params={"q": "SELECT * FROM ep_node", "pipeline": "ep"},
     ),
     Case("export_datafile", "GET", "/v0/pipes/ep.pipe", 403, "PIPES:READ:ep", token=FILTERED),
+    fsql(
+        "service_stats",
+        "SELECT parameters FROM tinybird.pipe_stats_rt",
+        "DATASOURCES:READ:tinybird.pipe_stats_rt",
+        403,
+    ),
+    fsql(
+        "service_ops_log",
+        "SELECT datasource_name FROM tinybird.datasources_ops_log",
+        "tinybird.datasources_ops_log",
+        403,
+    ),
+    fsql(
+        "service_jobs_log",
+        "WITH j AS (SELECT * FROM tinybird.jobs_log) SELECT count() FROM j",
+        "tinybird.jobs_log",
+        403,
+    ),
+    Case(
+        "q_service_stats",
+        "GET",
+        "/v0/pipes/ep.json",
+        403,
+        "tinybird.pipe_stats_rt",
+        token="filtered_pipe",
+        params={"q": "SELECT * FROM _ WHERE toString(id) IN (SELECT url FROM tinybird.pipe_stats_rt)"},
+    ),
     Case(
         "delete_outside_filter",
         "POST",
@@ -206,6 +233,14 @@ SCOPE_ESCALATION = [
         params={"name": "events", "mode": "replace"},
         content=b"99,x,1\n",
     ),
+    esc(
+        "append_reads_stats",
+        "append",
+        "GET",
+        "/v0/sql",
+        "tinybird.pipe_stats_rt",
+        params={"q": "SELECT url FROM tinybird.pipe_stats_rt"},
+    ),
     esc("append_truncates", "append", "POST", "/v0/datasources/events/truncate", "DATASOURCES:DROP:events"),
     esc(
         "append_deletes_rows",
@@ -331,6 +366,14 @@ SCOPE_ESCALATION = [
         "/v0/sql",
         "DATASOURCES:READ:events",
         params={"q": "SELECT * FROM ep_node", "pipeline": "ep"},
+    ),
+    esc(
+        "pipe_token_reads_ops_log",
+        "pipe_read",
+        "GET",
+        "/v0/sql",
+        "tinybird.datasources_ops_log",
+        params={"q": "SELECT * FROM tinybird.datasources_ops_log"},
     ),
     esc("pipe_token_drops_pipe", "pipe_read", "DELETE", "/v0/pipes/ep", "PIPES:DROP:ep"),
     esc(

@@ -104,6 +104,13 @@ CROSS_WORKSPACE = [
         "SELECT hasColumnInTable('%B_DB%', '%B_SECRET%', 's')",
         "'hasColumnInTable' is not allowed",
     ),
+    sql("workspace_name", "SELECT * FROM %B_NAME%.secret", "Resource '%B_NAME%.secret' not found"),
+    sql("workspace_name_events", "SELECT * FROM %B_NAME%.events", NOT_FOUND),
+    sql(
+        "workspace_name_in",
+        "SELECT count() FROM events WHERE id IN (SELECT id FROM %B_NAME%.secret)",
+        NOT_FOUND,
+    ),
     sql("service_database", "SELECT * FROM tody_service.pipe_stats_rt", NOT_FOUND),
     sql("service_qualifier_other_name", "SELECT * FROM tinybird.%B_SECRET%", NOT_FOUND),
     sql("default_database", "SELECT * FROM default.%B_SECRET%", NOT_FOUND),
@@ -112,6 +119,7 @@ CROSS_WORKSPACE = [
     over("q_name", "SELECT * FROM _ JOIN secret USING id", "Resource 'secret' not found"),
     node("node_qualified", f"SELECT * FROM {B}", NOT_FOUND),
     node("node_name", "SELECT * FROM secret", "Resource 'secret' not found"),
+    node("node_workspace_name", "SELECT * FROM %B_NAME%.secret", NOT_FOUND),
     node(
         "node_joinget", "SELECT joinGet('%B_DB%.secret_join', 's', toUInt64(1))", "'joinGet' is not allowed"
     ),

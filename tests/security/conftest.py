@@ -132,6 +132,8 @@ def world(platform, app) -> World:
     pwned = f"tody_pwned_{suffix}.txt"
     data_dir, engine_dir = platform.config.data_path, Path(engine.path)
     w.names = {
+        "A_NAME": a.name,
+        "B_NAME": b.name,
         "A_DB": a.database,
         "A_EVENTS": a_events,
         "A_PRIVATE": a_private,

@@ -158,9 +158,9 @@ class World:
         # may come and go while this suite runs).
         mine = (self.a.database, self.b.database)
         out["engine"] = engine.execute(
-            "SELECT 'db', name FROM system.databases UNION ALL SELECT database, name FROM system.tables "
-            "WHERE database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA') "
-            f"AND (database NOT LIKE 'w\\_%' OR database IN ('{mine[0]}', '{mine[1]}')) ORDER BY 1, 2"
+            "SELECT * FROM (SELECT 'db', name FROM system.databases UNION ALL SELECT database, name "
+            "FROM system.tables WHERE database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA') "
+            f"AND (database NOT LIKE 'w\\_%' OR database IN ('{mine[0]}', '{mine[1]}'))) ORDER BY 1, 2"
         ).data.decode()
         out["files"] = _listing(self.platform.config.data_path, engine_dir=Path(engine.path))
         out["canaries"] = [str(p) for p in self.canaries if p.exists()]
