@@ -553,4 +553,69 @@ SCOPE_ESCALATION = [
         content=EVENT,
         headers={"Authorization": "Bearer %TOKEN_ADMIN_A%x"},
     ),
+    # a pipe creator writing into a data source it cannot append to, with data it cannot read
+    esc(
+        "pipes_create_copies_unreadable",
+        "pipes_create_reader",
+        "POST",
+        "/v0/pipes",
+        "DATASOURCES:READ:a_private",
+        json={
+            "name": "hostile_copy",
+            "nodes": [
+                {
+                    "name": "hostile_copy_node",
+                    "type": "copy",
+                    "target_datasource": "events",
+                    "sql": "SELECT id, note AS event, 0.0 AS value FROM a_private",
+                }
+            ],
+        },
+    ),
+    esc(
+        "pipes_create_views_unreadable",
+        "pipes_create_reader",
+        "POST",
+        "/v0/pipes",
+        "DATASOURCES:READ:a_private",
+        json={
+            "name": "hostile_view",
+            "nodes": [
+                {
+                    "name": "hostile_view_node",
+                    "type": "materialized",
+                    "datasource": "events",
+                    "sql": "SELECT id, note AS event, 0.0 AS value FROM a_private",
+                }
+            ],
+        },
+    ),
+    esc(
+        "pipes_create_copies_without_append",
+        "pipes_create",
+        "POST",
+        "/v0/pipes",
+        "DATASOURCES:APPEND:events",
+        json={
+            "name": "hostile_copy",
+            "nodes": [
+                {
+                    "name": "hostile_copy_node",
+                    "type": "copy",
+                    "target_datasource": "events",
+                    "sql": "SELECT toUInt64(99) AS id, 'x' AS event, 0.0 AS value",
+                }
+            ],
+        },
+    ),
 ]
+
+_CREATOR = (
+    "a copy or materialized node is checked and run with the workspace's rights, not its creator's: "
+    "PIPES:CREATE lets a token write into any data source, and copy there what it cannot read"
+)
+SCOPE_ESCALATION_XFAIL = {
+    "pipes_create_copies_unreadable": _CREATOR,
+    "pipes_create_views_unreadable": _CREATOR,
+    "pipes_create_copies_without_append": _CREATOR,
+}

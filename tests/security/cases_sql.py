@@ -126,6 +126,12 @@ CROSS_WORKSPACE = [
     Case("b_token_on_a_endpoint", "GET", "/v0/pipes/ep.json", 404, "'ep' does not exist", token="admin_b"),
     Case("b_token_on_a_datasource", "GET", "/v0/datasources/a_private", 404, "not found", token="admin_b"),
     Case("b_token_drops_a_pipe", "DELETE", "/v0/pipes/ep", 404, "not found", token="admin_b"),
+    Case("b_token_reads_a_job", "GET", "/v0/jobs/%A_JOB%", 404, "not found", token="admin_b"),
+    Case("b_token_cancels_a_job", "POST", "/v0/jobs/%A_JOB%/cancel", 404, "not found", token="admin_b"),
+    Case("a_token_on_b_datasource_id", "GET", "/v0/datasources/%B_SECRET%", 404, "not found"),
+    Case(
+        "a_token_truncates_b_datasource_id", "POST", "/v0/datasources/%B_SECRET%/truncate", 404, "not found"
+    ),
     Case("a_token_on_b_endpoint", "GET", "/v0/pipes/b_ep.json", 404, "'b_ep' does not exist"),
     Case("a_token_on_b_datasource", "GET", "/v0/datasources/secret", 404, "not found"),
 ]

@@ -8,6 +8,7 @@ TOPSECRET_B), a dictionary and a Join table over it, and its own endpoint `b_ep`
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -55,6 +56,7 @@ A_TOKENS = {
     "filtered_pipe": ["DATASOURCES:READ:events:id < 3", "PIPES:READ:ep"],
     "pipe_read": ["PIPES:READ:ep"],
     "pipes_create": ["PIPES:CREATE"],
+    "pipes_create_reader": ["PIPES:CREATE", "DATASOURCES:READ:events"],
     "ds_create": ["DATASOURCES:CREATE"],
     "ds_drop": ["DATASOURCES:DROP:events"],
     "pipe_drop": ["PIPES:DROP:ep"],
@@ -129,11 +131,19 @@ def world(platform, app) -> World:
         _, w.tokens[label] = platform.tokens.create(a, f"sec_{label}", [Scope.parse(s) for s in scopes])
     _, w.tokens["b_read"] = platform.tokens.create(b, "sec_b_read", [Scope.parse("DATASOURCES:READ:secret")])
 
+    job = _ok(admin_a.post("/v0/pipes/cp/copy"))["id"]  # a job of A's (it copies no rows)
+    deadline = time.monotonic() + 20
+    while (
+        _ok(admin_a.get(f"/v0/jobs/{job}"))["status"] not in ("done", "error") and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+
     pwned = f"tody_pwned_{suffix}.txt"
     data_dir, engine_dir = platform.config.data_path, Path(engine.path)
     w.names = {
         "A_NAME": a.name,
         "B_NAME": b.name,
+        "A_JOB": job,
         "A_DB": a.database,
         "A_EVENTS": a_events,
         "A_PRIVATE": a_private,
