@@ -41,9 +41,9 @@ from tody.services.datasources import TIMESTAMP, DatasourceService
 from tody.services.endpoints import RESERVED, TemplateStatus
 from tody.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from tody.services.jobs import FINISHED, JobCancelled, JobContext, JobService
-from tody.services.node_output import check_output, output_columns
+from tody.services.node_output import check_definer, check_output, output_columns
 from tody.services.pipes import PipeService, sample_values
-from tody.services.tokens import ADMIN, PIPES_CREATE, Principal, Scope
+from tody.services.tokens import ADMIN, PIPES_CREATE, READ_ALL, Principal, Scope
 from tody.sql.templates import TemplateHTTPError
 
 log = logging.getLogger("tody.copies")
@@ -170,12 +170,18 @@ class CopyService:
         _mode(node.options.get("copy_mode"))
         target = self._target(principal, node)
         values = sample_values(node.sql, node.name)
-        if values is None:
-            return  # required parameters without an example: checked when a run gives them
         try:
+            if values is None:
+                raise TemplateStatus(400, "required parameters without an example")
+            check_definer(self.compiler, principal, pipe, node, target.name, values)
             select = self._select(principal, pipe, node, values)
-        except TemplateStatus:
-            return  # the template's own error() for the sample values: checked when run
+        except (TemplateStatus, TemplateHTTPError):
+            # Not renderable without a run's parameters: checked when a run gives them. What it will
+            # read is unknown, so only a token that may read and append everything defines it.
+            if not principal.is_admin:
+                principal.require_append(target.name)
+                principal.require(READ_ALL)
+            return
         check_output(self.engine, node.name, target, output_columns(self.engine, node.name, select, "copy"))
 
     def _target(self, principal: Principal, node: NodeRecord):

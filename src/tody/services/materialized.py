@@ -30,7 +30,7 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
 from tody.services.errors import BadRequest, NotFound
 from tody.services.jobs import JobService
-from tody.services.node_output import check_output, output_columns
+from tody.services.node_output import check_definer, check_output, output_columns
 from tody.services.tokens import Principal
 from tody.sql.gate import SQLGateError, validate_expression
 from tody.sql.templates import TemplateHTTPError
@@ -95,8 +95,16 @@ class MaterializedViews:
             raise BadRequest(f"[node {node.name}] {exc.message}") from None
 
     def _check(self, principal: Principal, pipe: PipeRecord) -> None:
+        from tody.services.pipes import sample_values
+
         for node in materialized_nodes(pipe):
             target_name = node.options.get("datasource")
+            try:
+                check_definer(
+                    self.compiler, principal, pipe, node, target_name, sample_values(node.sql) or {}
+                )
+            except TemplateHTTPError as exc:
+                raise BadRequest(f"[node {node.name}] {exc.message}") from None
             output = output_columns(
                 self.engine, node.name, self._select(principal, pipe, node), "materialized"
             )

@@ -4,8 +4,10 @@ target the query leaves out has a DEFAULT. A mismatch is a 400 naming the column
 
 from __future__ import annotations
 
+from typing import Any
+
 from tody.engine.base import Engine, EngineError, quote_string
-from tody.services.errors import BadRequest
+from tody.services.errors import BadRequest, Forbidden
 
 
 def output_columns(engine: Engine, node_name: str, select: str, what: str) -> list[tuple[str, str]]:
@@ -55,4 +57,20 @@ def check_output(engine: Engine, node_name: str, target, output: list[tuple[str,
         raise BadRequest(
             f"{where} the node does not produce column(s) {', '.join(missing)} of Data Source "
             f"'{target.name}', which have no DEFAULT"
+        )
+
+
+def check_definer(compiler: Any, principal: Any, pipe: Any, node: Any, target: str, values: Any) -> None:
+    """A view or a copy runs with the workspace's rights, so whoever defines one must hold those
+    rights themselves: append to its target, and read everything the node reads, whole (a row filter
+    of the token would not hold inside the view; the two compiles differ exactly when one applies)."""
+    if principal.is_admin:
+        return
+    as_caller = compiler.compile_node(principal, pipe, node.name, values, check_read=True).sql
+    principal.require_append(target)
+    as_workspace = compiler.compile_node(principal.as_workspace(), pipe, node.name, values).sql
+    if as_caller != as_workspace:
+        raise Forbidden(
+            f"[node {node.name}] this token reads some of the node's sources through row filters or fixed "
+            "params; a view or copy would write rows it cannot see. Define it with a token that reads them whole"
         )
