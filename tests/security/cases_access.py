@@ -609,13 +609,3 @@ SCOPE_ESCALATION = [
         },
     ),
 ]
-
-_CREATOR = (
-    "a copy or materialized node is checked and run with the workspace's rights, not its creator's: "
-    "PIPES:CREATE lets a token write into any data source, and copy there what it cannot read"
-)
-SCOPE_ESCALATION_XFAIL = {
-    "pipes_create_copies_unreadable": _CREATOR,
-    "pipes_create_views_unreadable": _CREATOR,
-    "pipes_create_copies_without_append": _CREATOR,
-}

@@ -495,4 +495,32 @@ DEFINITIONS = [
             ],
         },
     ),
+    *[
+        Case(f"populate_{key}", "POST", "/v0/pipes/mv/nodes/mv_node/population", 400, error, data=form)
+        for key, form, error in [
+            ("statement", {"populate_condition": "1; DROP TABLE events"}, "Invalid populate_condition"),
+            ("subquery", {"populate_condition": "id IN (SELECT id FROM %B_DB%.%B_SECRET%)"}, "Subqueries"),
+            ("in_table", {"populate_condition": "id IN %B_DB%.%B_SECRET%"}, "IN <table> is not allowed"),
+            ("file", {"populate_condition": "file('/etc/passwd') != ''"}, "Function 'file' is not allowed"),
+            ("sleep", {"populate_condition": "sleepEachRow(3) = 0"}, "'sleepEachRow' is not allowed"),
+            ("settings", {"populate_condition": "1 SETTINGS max_threads = 1"}, "Invalid populate_condition"),
+            ("subset", {"populate_subset": "1e400"}, "populate_subset must be a fraction"),
+        ]
+    ],
+    Case(
+        "materialize_into_other_workspace",
+        "POST",
+        "/v0/pipes/other/nodes/other_node/materialization",
+        400,
+        "does not exist",
+        data={"datasource": "%B_DB%.%B_SECRET%"},
+    ),
+    Case(
+        "copy_schedule_shell",
+        "POST",
+        "/v0/pipes/cp/nodes/cp_node/copy",
+        400,
+        "is not a cron expression",
+        data={"schedule_cron": "* * * * *; rm -rf /"},
+    ),
 ]

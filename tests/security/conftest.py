@@ -114,6 +114,17 @@ def world(platform, app) -> World:
         ("other", {"name": "other_node", "type": "endpoint", "sql": "SELECT count() AS c FROM events"}),
         ("gen", {"name": "gen_node", "type": "endpoint", "sql": GEN_SQL}),
         (
+            "mv",
+            {
+                "name": "mv_node",
+                "type": "materialized",
+                "datasource": "events_mv",
+                "engine": "MergeTree",
+                "engine_sorting_key": "id",
+                "sql": "SELECT id, value FROM events",
+            },
+        ),
+        (
             "cp",
             {
                 "name": "cp_node",

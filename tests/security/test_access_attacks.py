@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cases_access import ROW_FILTER_HOLDS, ROW_FILTER_REFUSED, SCOPE_ESCALATION, SCOPE_ESCALATION_XFAIL
+from cases_access import ROW_FILTER_HOLDS, ROW_FILTER_REFUSED, SCOPE_ESCALATION
 from hostile import check_inert, check_refused, params
 
 
@@ -17,6 +17,6 @@ def test_row_filter_holds(world, case):
     check_inert(world, case)
 
 
-@pytest.mark.parametrize("case", params(SCOPE_ESCALATION, xfail=SCOPE_ESCALATION_XFAIL))
+@pytest.mark.parametrize("case", params(SCOPE_ESCALATION))
 def test_scope_escalation(world, case):
     check_refused(world, case)
