@@ -378,6 +378,13 @@ RESOURCE_BOMBS = [
     sql("range_in_lambda", "SELECT arrayMap(x -> x, range(1000000000))", "array elements"),
     sql("repeat_huge", "SELECT repeat('a', toUInt64(1e10))", "Too large string size"),
     sql("repeat_many", "SELECT repeat('a', 200000000)", "Too many times to repeat"),
+    sql_body("deep_parentheses", "SELECT " + "(" * 5000 + "1" + ")" * 5000, "nested too deeply"),
+    sql_body(
+        "deep_subqueries",
+        "SELECT * FROM " + "(SELECT * FROM " * 500 + "events" + ")" * 500,
+        "nested too deeply",
+    ),
+    sql_body("deep_arrays", "SELECT " + "[" * 3000 + "]" * 3000, "nested too deeply"),
     sql(
         "recursive_cte",
         "WITH RECURSIVE t AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM t) SELECT count() FROM t",

@@ -203,6 +203,31 @@ PARAM_INJECTION = [
         "limited to 1000000 characters",
         json={"s": "a" * 1_200_000},
     ),
+    # values that would render enormous SQL
+    Case(
+        "huge_array",
+        "POST",
+        "/v0/pipes/ep.json",
+        400,
+        "Arrays are limited to 100000 items",
+        json={"ids": list(range(150_000))},
+    ),
+    Case(
+        "long_array",
+        "POST",
+        "/v0/pipes/ep.json",
+        400,
+        "The query is too long",
+        json={"ids": ",".join(map(str, range(90_000)))},
+    ),
+    Case(
+        "long_columns",
+        "POST",
+        "/v0/pipes/ep.json",
+        400,
+        "The query is too long",
+        json={"cols": ",".join(["id"] * 50_000)},
+    ),
 ]
 
 
