@@ -295,9 +295,16 @@ PATHS = [
         "encoded_traversal_truncate", "POST", "/v0/datasources/..%2F..%2Fcatalog.db/truncate", 404, NO_ROUTE
     ),
     Case("encoded_dots", "GET", "/v0/datasources/%2e%2e", 404, "Data Source '..' not found"),
-    Case("encoded_dots_rename", "PUT", "/v0/datasources/%2e%2e", 404, "not found", data={"name": "x"}),
+    Case(
+        "encoded_dots_rename",
+        "PUT",
+        "/v0/datasources/%2e%2e",
+        404,
+        "Data Source '..' not found",
+        data={"name": "x"},
+    ),
     Case("encoded_absolute", "GET", "/v0/datasources/%2Fetc%2Fpasswd.datasource", 404, NO_ROUTE),
-    Case("nul_in_name", "GET", "/v0/datasources/events%00", 404, "not found"),
+    Case("nul_in_name", "GET", "/v0/datasources/events%00", 404, "Data Source 'events\x00' not found"),
     Case("newline_in_pipe", "GET", "/v0/pipes/ep%0A.json", 404, "does not exist"),
     Case("endpoint_traversal", "GET", "/v0/pipes/..%2F..%2Fetc%2Fpasswd.json", 404, NO_ROUTE),
     Case("endpoint_extension_traversal", "GET", "/v0/pipes/ep.json%2F..%2F..%2Fserver.key", 404, NO_ROUTE),
@@ -427,7 +434,7 @@ DEFINITIONS = [
     ),
     ds("jsonpath_unparseable", {"schema": "a String `json:$['x\\'); DROP TABLE events; --']`"}, "JSONPath"),
     ds("jsonpath_all_in_middle", {"schema": "a Array(String) `json:$.a[:].b[:]`"}, "JSONPath"),
-    ds("jsonpath_no_dollar", {"schema": "a String `json:a.b`"}, "$"),
+    ds("jsonpath_no_dollar", {"schema": "a String `json:a.b`"}, "a jsonpath starts with '$'"),
     delete(
         "delete_subquery",
         "id IN (SELECT id FROM %B_DB%.%B_SECRET%)",
@@ -464,7 +471,7 @@ DEFINITIONS = [
         "POST",
         "/v0/pipes",
         400,
-        "%B_DB%",
+        "target datasource '%B_DB%.%B_SECRET%' not found",
         json={
             "name": "hostile_copy",
             "nodes": [
@@ -482,7 +489,7 @@ DEFINITIONS = [
         "POST",
         "/v0/pipes",
         400,
-        "system",
+        "Invalid Data Source name 'system': it is a reserved word",
         json={
             "name": "hostile_view",
             "nodes": [
@@ -490,6 +497,8 @@ DEFINITIONS = [
                     "name": "hostile_view_node",
                     "type": "materialized",
                     "datasource": "system",
+                    "engine": "MergeTree",
+                    "engine_sorting_key": "id",
                     "sql": "SELECT id FROM events",
                 }
             ],

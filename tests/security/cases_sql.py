@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from hostile import Case, Inert
 
-NOT_FOUND = "not found"
 READ_ONLY = "Only read-only SELECT queries are allowed"
 ONE_STATEMENT = "Only one statement is allowed"
 SYSTEM_TABLES = "system tables are not available"
@@ -31,10 +30,11 @@ def node(id: str, q: str, error: str, status: int | tuple[int, ...] = 400, **kw)
 
 
 B = "%B_DB%.%B_SECRET%"
+B_NOT_FOUND = f"Resource '{B}' not found"
 
 CROSS_WORKSPACE = [
     sql("name", "SELECT * FROM secret", "Resource 'secret' not found"),
-    sql("name_quarantine", "SELECT * FROM secret_quarantine", NOT_FOUND),
+    sql("name_quarantine", "SELECT * FROM secret_quarantine", "Resource 'secret_quarantine' not found"),
     sql("pipe_name", "SELECT * FROM b_ep", "Resource 'b_ep' not found"),
     Case(
         "pipeline_param",
@@ -44,33 +44,37 @@ CROSS_WORKSPACE = [
         "Pipe 'b_ep' not found",
         params={"q": "SELECT 1", "pipeline": "b_ep"},
     ),
-    sql("bare_physical_table", "SELECT * FROM %B_SECRET%", NOT_FOUND),
+    sql("bare_physical_table", "SELECT * FROM %B_SECRET%", "Resource '%B_SECRET%' not found"),
     sql("qualified", f"SELECT * FROM {B}", f"Resource '{B}' not found"),
-    sql("qualified_backticks", "SELECT * FROM `%B_DB%`.`%B_SECRET%`", NOT_FOUND),
-    sql("qualified_double_quotes", 'SELECT * FROM "%B_DB%"."%B_SECRET%"', NOT_FOUND),
-    sql("qualified_by_name", "SELECT * FROM %B_DB%.secret", NOT_FOUND),
-    sql("qualified_quarantine", f"SELECT * FROM {B}_quarantine", NOT_FOUND),
-    sql("qualified_dictionary", "SELECT * FROM %B_DB%.secret_dict", NOT_FOUND),
-    sql("qualified_join_table", "SELECT * FROM %B_DB%.secret_join", NOT_FOUND),
-    sql("join", f"SELECT * FROM events AS e JOIN {B} AS s ON s.id = e.id", NOT_FOUND),
-    sql("comma_join", f"SELECT * FROM events AS e, {B} AS s", NOT_FOUND),
-    sql("union", f"SELECT toString(id) FROM events UNION ALL SELECT s FROM {B}", NOT_FOUND),
-    sql("in_table", f"SELECT count() FROM events WHERE id IN {B}", NOT_FOUND),
-    sql("in_parenthesised_table", f"SELECT 'x' IN (({B}))", NOT_FOUND),
-    sql("not_in_table", f"SELECT 'x' NOT IN {B}", NOT_FOUND),
-    sql("global_in_table", f"SELECT 'x' GLOBAL IN {B}", NOT_FOUND),
+    sql("qualified_backticks", "SELECT * FROM `%B_DB%`.`%B_SECRET%`", B_NOT_FOUND),
+    sql("qualified_double_quotes", 'SELECT * FROM "%B_DB%"."%B_SECRET%"', B_NOT_FOUND),
+    sql("qualified_by_name", "SELECT * FROM %B_DB%.secret", "Resource '%B_DB%.secret' not found"),
+    sql("qualified_quarantine", f"SELECT * FROM {B}_quarantine", f"Resource '{B}_quarantine' not found"),
+    sql(
+        "qualified_dictionary", "SELECT * FROM %B_DB%.secret_dict", "Resource '%B_DB%.secret_dict' not found"
+    ),
+    sql(
+        "qualified_join_table", "SELECT * FROM %B_DB%.secret_join", "Resource '%B_DB%.secret_join' not found"
+    ),
+    sql("join", f"SELECT * FROM events AS e JOIN {B} AS s ON s.id = e.id", B_NOT_FOUND),
+    sql("comma_join", f"SELECT * FROM events AS e, {B} AS s", B_NOT_FOUND),
+    sql("union", f"SELECT toString(id) FROM events UNION ALL SELECT s FROM {B}", B_NOT_FOUND),
+    sql("in_table", f"SELECT count() FROM events WHERE id IN {B}", B_NOT_FOUND),
+    sql("in_parenthesised_table", f"SELECT 'x' IN (({B}))", B_NOT_FOUND),
+    sql("not_in_table", f"SELECT 'x' NOT IN {B}", B_NOT_FOUND),
+    sql("global_in_table", f"SELECT 'x' GLOBAL IN {B}", B_NOT_FOUND),
     sql("in_function_form", f"SELECT `in`('x', {B})", "function 'in' is not allowed"),
-    sql("in_subquery", f"SELECT count() FROM events WHERE id IN (SELECT id FROM {B})", NOT_FOUND),
-    sql("in_inside_lambda", f"SELECT arrayFilter(x -> x IN {B}, [1])", NOT_FOUND),
-    sql("scalar_subquery", f"SELECT (SELECT any(s) FROM {B})", NOT_FOUND),
-    sql("exists_subquery", f"SELECT count() FROM events WHERE EXISTS (SELECT 1 FROM {B})", NOT_FOUND),
-    sql("cte", f"WITH t AS (SELECT * FROM {B}) SELECT * FROM t", NOT_FOUND),
+    sql("in_subquery", f"SELECT count() FROM events WHERE id IN (SELECT id FROM {B})", B_NOT_FOUND),
+    sql("in_inside_lambda", f"SELECT arrayFilter(x -> x IN {B}, [1])", B_NOT_FOUND),
+    sql("scalar_subquery", f"SELECT (SELECT any(s) FROM {B})", B_NOT_FOUND),
+    sql("exists_subquery", f"SELECT count() FROM events WHERE EXISTS (SELECT 1 FROM {B})", B_NOT_FOUND),
+    sql("cte", f"WITH t AS (SELECT * FROM {B}) SELECT * FROM t", B_NOT_FOUND),
     sql(
         "cte_shadowing_events",
         "WITH events AS (SELECT * FROM %B_DB%.%B_EVENTS%) SELECT * FROM events",
-        NOT_FOUND,
+        "Resource '%B_DB%.%B_EVENTS%' not found",
     ),
-    sql("column_with_table_path", f"SELECT {B}.s FROM events", "Unknown"),
+    sql("column_with_table_path", f"SELECT {B}.s FROM events", "Unknown expression identifier"),
     sql(
         "joinget",
         "SELECT joinGet('%B_DB%.secret_join', 's', toUInt64(1))",
@@ -105,35 +109,67 @@ CROSS_WORKSPACE = [
         "'hasColumnInTable' is not allowed",
     ),
     sql("workspace_name", "SELECT * FROM %B_NAME%.secret", "Resource '%B_NAME%.secret' not found"),
-    sql("workspace_name_events", "SELECT * FROM %B_NAME%.events", NOT_FOUND),
+    sql("workspace_name_events", "SELECT * FROM %B_NAME%.events", "Resource '%B_NAME%.events' not found"),
     sql(
         "workspace_name_in",
         "SELECT count() FROM events WHERE id IN (SELECT id FROM %B_NAME%.secret)",
-        NOT_FOUND,
+        "Resource '%B_NAME%.secret' not found",
     ),
-    sql("service_database", "SELECT * FROM tody_service.pipe_stats_rt", NOT_FOUND),
-    sql("service_qualifier_other_name", "SELECT * FROM tinybird.%B_SECRET%", NOT_FOUND),
-    sql("default_database", "SELECT * FROM default.%B_SECRET%", NOT_FOUND),
-    over("q_qualified", f"SELECT * FROM {B}", NOT_FOUND),
-    over("q_in_subquery", f"SELECT * FROM _ WHERE id IN (SELECT id FROM {B})", NOT_FOUND),
+    sql(
+        "service_database",
+        "SELECT * FROM tody_service.pipe_stats_rt",
+        "Resource 'tody_service.pipe_stats_rt' not found",
+    ),
+    sql(
+        "service_qualifier_other_name",
+        "SELECT * FROM tinybird.%B_SECRET%",
+        "Resource 'tinybird.%B_SECRET%' not found",
+    ),
+    sql("default_database", "SELECT * FROM default.%B_SECRET%", "Resource 'default.%B_SECRET%' not found"),
+    over("q_qualified", f"SELECT * FROM {B}", B_NOT_FOUND),
+    over("q_in_subquery", f"SELECT * FROM _ WHERE id IN (SELECT id FROM {B})", B_NOT_FOUND),
     over("q_name", "SELECT * FROM _ JOIN secret USING id", "Resource 'secret' not found"),
-    node("node_qualified", f"SELECT * FROM {B}", NOT_FOUND),
+    node("node_qualified", f"SELECT * FROM {B}", B_NOT_FOUND),
     node("node_name", "SELECT * FROM secret", "Resource 'secret' not found"),
-    node("node_workspace_name", "SELECT * FROM %B_NAME%.secret", NOT_FOUND),
+    node("node_workspace_name", "SELECT * FROM %B_NAME%.secret", "Resource '%B_NAME%.secret' not found"),
     node(
         "node_joinget", "SELECT joinGet('%B_DB%.secret_join', 's', toUInt64(1))", "'joinGet' is not allowed"
     ),
     Case("b_token_on_a_endpoint", "GET", "/v0/pipes/ep.json", 404, "'ep' does not exist", token="admin_b"),
-    Case("b_token_on_a_datasource", "GET", "/v0/datasources/a_private", 404, "not found", token="admin_b"),
-    Case("b_token_drops_a_pipe", "DELETE", "/v0/pipes/ep", 404, "not found", token="admin_b"),
-    Case("b_token_reads_a_job", "GET", "/v0/jobs/%A_JOB%", 404, "not found", token="admin_b"),
-    Case("b_token_cancels_a_job", "POST", "/v0/jobs/%A_JOB%/cancel", 404, "not found", token="admin_b"),
-    Case("a_token_on_b_datasource_id", "GET", "/v0/datasources/%B_SECRET%", 404, "not found"),
     Case(
-        "a_token_truncates_b_datasource_id", "POST", "/v0/datasources/%B_SECRET%/truncate", 404, "not found"
+        "b_token_on_a_datasource",
+        "GET",
+        "/v0/datasources/a_private",
+        404,
+        "Data Source 'a_private' not found",
+        token="admin_b",
+    ),
+    Case("b_token_drops_a_pipe", "DELETE", "/v0/pipes/ep", 404, "Pipe 'ep' not found", token="admin_b"),
+    Case("b_token_reads_a_job", "GET", "/v0/jobs/%A_JOB%", 404, "Job '%A_JOB%' not found", token="admin_b"),
+    Case(
+        "b_token_cancels_a_job",
+        "POST",
+        "/v0/jobs/%A_JOB%/cancel",
+        404,
+        "Job '%A_JOB%' not found",
+        token="admin_b",
+    ),
+    Case(
+        "a_token_on_b_datasource_id",
+        "GET",
+        "/v0/datasources/%B_SECRET%",
+        404,
+        "Data Source '%B_SECRET%' not found",
+    ),
+    Case(
+        "a_token_truncates_b_datasource_id",
+        "POST",
+        "/v0/datasources/%B_SECRET%/truncate",
+        404,
+        "Data Source '%B_SECRET%' not found",
     ),
     Case("a_token_on_b_endpoint", "GET", "/v0/pipes/b_ep.json", 404, "'b_ep' does not exist"),
-    Case("a_token_on_b_datasource", "GET", "/v0/datasources/secret", 404, "not found"),
+    Case("a_token_on_b_datasource", "GET", "/v0/datasources/secret", 404, "Data Source 'secret' not found"),
 ]
 
 # Service data sources are shared tables read per workspace: A never sees B's rows.
@@ -187,8 +223,8 @@ TABLE_FUNCTIONS = [
         "Function 'file' is not allowed",
     ),
     sql("file_cluster", "SELECT * FROM fileCluster('c', '/etc/passwd')", "'fileCluster' is not allowed"),
-    sql("path_as_table", "SELECT * FROM '/etc/passwd'", NOT_FOUND),
-    sql("path_as_quoted_table", "SELECT * FROM `/etc/passwd`", NOT_FOUND),
+    sql("path_as_table", "SELECT * FROM '/etc/passwd'", "Resource '/etc/passwd' not found"),
+    sql("path_as_quoted_table", "SELECT * FROM `/etc/passwd`", "Resource '/etc/passwd' not found"),
     sql(
         "url",
         "SELECT * FROM url('http://169.254.169.254/latest/meta-data', 'LineAsString')",
