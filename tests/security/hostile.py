@@ -22,7 +22,8 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-# What no answer may ever show: B's secret, A's private data source, the physical names of tables.
+# What no answer may ever show: B's secret and the row of A's private data source (B's physical
+# names are checked too, unless the case itself wrote them).
 NEVER_SHOWN = ("TOPSECRET_B", "A_PRIVATE_ROW")
 
 
@@ -54,7 +55,7 @@ class Inert:
     id: str
     method: str
     path: str
-    expect: list[dict[str, Any]]
+    expect: list[Any]  # the `data` rows, or the `pick` column of them
     token: str = "admin_a"
     params: Mapping[str, Any] | None = None
     json: Any = None
