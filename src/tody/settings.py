@@ -62,11 +62,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_pool_size", int, 0, "Locked-down engine connections for queries (0 = 2 x cores)."),
     Setting("max_execution_time", float, 10.0, "Seconds a query may run before it is stopped (408)."),
     Setting("max_memory_usage", int, 4_000_000_000, "Bytes of memory one query may use."),
-    Setting("max_result_bytes", int, 100_000_000, "Bytes one query may return (before output format)."),
+    Setting(
+        "max_result_bytes",
+        int,
+        100_000_000,
+        "Bytes one query may return (before output format); a formatted answer stops at 4x this (400).",
+    ),
     Setting("max_result_rows", int, 0, "Rows one query may return (0 = no limit)."),
     Setting("max_rows_to_read", int, 10_000_000_000, "Rows one query may scan."),
     Setting("max_threads", int, 0, "Threads per query (0 = engine default, all cores)."),
     Setting("max_sql_bytes", int, 256_000, "Longest SQL text accepted (bytes)."),
+    Setting(
+        "max_body_bytes",
+        int,
+        10_485_760,
+        "Largest request body that is not a data upload (SQL, JSON, datafiles); over it: 413.",
+    ),
     Setting("max_server_memory_ratio", float, 0.7, "Share of RAM the engine may use in total."),
     Setting(
         "events_rate_limit",
@@ -144,6 +155,7 @@ class Config:
     max_rows_to_read: int = 10_000_000_000
     max_threads: int = 0
     max_sql_bytes: int = 256_000
+    max_body_bytes: int = 10_485_760
     max_server_memory_ratio: float = 0.7
     events_rate_limit: int = 5000
     token_rate_limit: int = 0

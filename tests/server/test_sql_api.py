@@ -124,3 +124,13 @@ def test_large_row_formats_stream(client):
         assert "content-length" not in res.headers  # chunked, never held whole
         lines = sum(chunk.count(b"\n") for chunk in res.iter_bytes())
     assert lines == 2_000_000
+
+
+def test_a_body_over_max_body_bytes_is_413_before_it_is_read(client, platform):
+    limit = platform.config.max_body_bytes
+    res = client.post("/v0/sql", content=b"SELECT 1 -- " + b"x" * limit)
+    assert res.status_code == 413 and "max_body_bytes" in res.json()["error"]
+    res = client.post(
+        "/v0/pipes", content=b"{" + b" " * limit + b"}", headers={"Content-Type": "application/json"}
+    )
+    assert res.status_code == 413

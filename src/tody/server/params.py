@@ -8,7 +8,7 @@ import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from tody.services.errors import BadRequest
+from tody.services.errors import BadRequest, TooLarge
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -72,11 +72,31 @@ def token_from(request: Request, params: Params | None = None) -> str | None:
     return token
 
 
+async def read_body(request: Request) -> bytes:
+    """The whole body of a request that is not a data upload (SQL, JSON, datafiles), read up to the
+    server's `max_body_bytes`: past it, 413 before more is read (never the whole body in memory)."""
+    limit = request.app.state.platform.config.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The body is {declared} bytes; this route takes at most {limit} (max_body_bytes)")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(
+                f"The body is over {limit} bytes; this route takes at most {limit} (max_body_bytes)"
+            )
+        parts.append(chunk)
+    body = b"".join(parts)
+    request._body = body  # later reads of the body (Starlette caches it here) see the same bytes
+    return body
+
+
 async def json_body(request: Request) -> dict | None:
     """A JSON object body (None when the body is not JSON or empty); 400 when it does not parse."""
     if "application/json" not in request.headers.get("content-type", ""):
         return None
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         return None
     try:

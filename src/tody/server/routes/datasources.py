@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.responses import Response
 
 from tody.server.auth import ANY_TOKEN, ByParam, Call, Needs, api, blocking, datafile_response, json_response
-from tody.server.params import is_form
+from tody.server.params import is_form, read_body
 from tody.services.errors import BadRequest
 from tody.services.ingest import url_import
 from tody.services.ingest.imports import response
@@ -48,7 +48,7 @@ async def _datafile_body(call: Call) -> str | None:
         return call.params["datasource"]
     if is_form(call.request):
         return None
-    body = await call.request.body()
+    body = await read_body(call.request)
     if not body.strip():
         return None
     text = body.decode(errors="replace")

@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tody.datafiles.pipe import NodeFile
 from tody.server.auth import ANY_TOKEN, Call, Needs, api, blocking, datafile_response, json_response
-from tody.server.params import is_form, json_body
+from tody.server.params import is_form, json_body, read_body
 from tody.server.stats import record_request
 from tody.services.errors import BadRequest, NotFound, ServiceError
 from tody.services.tokens import PIPES_CREATE
@@ -23,7 +23,7 @@ async def _json_body(call: Call) -> dict | None:
 async def _text_body(call: Call) -> str | None:
     if is_form(call.request) or "application/json" in call.request.headers.get("content-type", ""):
         return None
-    raw = await call.request.body()
+    raw = await read_body(call.request)
     return raw.decode(errors="replace") if raw.strip() else None
 
 

@@ -7,7 +7,7 @@ import time
 from starlette.responses import Response, StreamingResponse
 
 from tody.server.auth import ANY_TOKEN, Call, api, blocking, json_response
-from tody.server.params import is_form
+from tody.server.params import is_form, read_body
 from tody.server.stats import record_request
 from tody.services.compiler import ORGANIZATION_QUALIFIER, SERVICE_QUALIFIER
 from tody.services.errors import BadRequest, ServiceError
@@ -16,7 +16,7 @@ from tody.services.errors import BadRequest, ServiceError
 async def _sql_text(call: Call) -> str:
     q = call.params.get("q")
     if q is None and call.request.method == "POST" and not is_form(call.request):
-        body = await call.request.body()
+        body = await read_body(call.request)
         try:
             q = body.decode()
         except UnicodeDecodeError:

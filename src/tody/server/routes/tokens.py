@@ -12,17 +12,13 @@ import orjson
 from starlette.responses import Response
 
 from tody.server.auth import Call, api, blocking, json_response
+from tody.server.params import read_body
 from tody.services.errors import BadRequest
 from tody.services.tokens import TOKENS
 
-MAX_BODY = 1_000_000
-
 
 async def _body(call: Call) -> bytes:
-    body = await call.request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest(f"The body is over {MAX_BODY} bytes")
-    return body
+    return await read_body(call.request)
 
 
 async def _scopes(call: Call) -> list[str] | None:
