@@ -1,6 +1,22 @@
 from __future__ import annotations
 
 import pytest
+from starlette.testclient import TestClient
+
+
+@pytest.fixture
+def bearer(app):
+    """Clients that send a given token: `bearer(value)`; closed after the test."""
+    clients = []
+
+    def make(value: str) -> TestClient:
+        c = TestClient(app, headers={"Authorization": f"Bearer {value}"})
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
 
 
 @pytest.fixture

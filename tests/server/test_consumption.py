@@ -8,25 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 from api_helpers import ok, poll
-from starlette.testclient import TestClient
 
 NDJSON = b'{"id": 1, "name": "a"}\n{"id": 2, "name": "b"}\n{"id": "not a number", "name": "c"}\n'
 CSV = b"3,c\n4,d\n5,e\n"
 ORG_ONLY = "organization.* service data sources are for organization admins"
-
-
-@pytest.fixture
-def bearer(app):
-    clients = []
-
-    def make(value: str) -> TestClient:
-        c = TestClient(app, headers={"Authorization": f"Bearer {value}"})
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
 
 
 @pytest.fixture

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 from api_helpers import ok
-from starlette.testclient import TestClient
 
 
 @pytest.fixture
-def as_value(app):
-    clients = []
-
-    def make(value: str) -> TestClient:
-        c = TestClient(app, headers={"Authorization": f"Bearer {value}"})
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
+def as_value(bearer):
+    return bearer
 
 
 @pytest.fixture

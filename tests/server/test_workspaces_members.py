@@ -10,20 +10,6 @@ from starlette.testclient import TestClient
 
 
 @pytest.fixture
-def bearer(app):
-    clients = []
-
-    def make(value: str) -> TestClient:
-        c = TestClient(app, headers={"Authorization": f"Bearer {value}"})
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
-
-
-@pytest.fixture
 def org_admin(platform, bearer):
     """The first user (made at first start): admin of the organization."""
     user = platform.catalog.users()[0]

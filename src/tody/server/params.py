@@ -72,20 +72,18 @@ def token_from(request: Request, params: Params | None = None) -> str | None:
     return token
 
 
-async def read_body(request: Request) -> bytes:
-    """The whole body of a request that is not a data upload (SQL, JSON, datafiles), read up to the
-    server's `max_body_bytes`: past it, 413 before more is read (never the whole body in memory)."""
-    limit = request.app.state.platform.config.max_body_bytes
+async def read_body(request: Request, limit: int | None = None, what: str = "max_body_bytes") -> bytes:
+    """The whole body, read up to `limit` (default: the server's `max_body_bytes`, for bodies that are
+    not data uploads: SQL, JSON, datafiles): past it, 413 before more is read."""
+    limit = limit if limit is not None else request.app.state.platform.config.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"The body is {declared} bytes; this route takes at most {limit} (max_body_bytes)")
+        raise TooLarge(f"The body is {declared} bytes; this route takes at most {limit} ({what})")
     parts, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise TooLarge(
-                f"The body is over {limit} bytes; this route takes at most {limit} (max_body_bytes)"
-            )
+            raise TooLarge(f"The body is over {limit} bytes; this route takes at most {limit} ({what})")
         parts.append(chunk)
     body = b"".join(parts)
     request._body = body  # later reads of the body (Starlette caches it here) see the same bytes

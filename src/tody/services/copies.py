@@ -32,7 +32,6 @@ from tody.catalog.store import (
     JobRecord,
     NodeRecord,
     PipeRecord,
-    TokenRecord,
     utcnow,
 )
 from tody.engine.base import Engine, EngineError, quote_identifier
@@ -43,7 +42,7 @@ from tody.services.errors import BadRequest, Conflict, NotFound, ServiceError
 from tody.services.jobs import FINISHED, JobCancelled, JobContext, JobService
 from tody.services.node_output import check_definer, check_output, output_columns
 from tody.services.pipes import PipeService, sample_values
-from tody.services.tokens import ADMIN, PIPES_CREATE, READ_ALL, Principal, Scope
+from tody.services.tokens import PIPES_CREATE, READ_ALL, Principal, service_principal
 from tody.sql.templates import TemplateHTTPError
 
 log = logging.getLogger("tody.copies")
@@ -101,20 +100,7 @@ def _system_principal(catalog: Catalog, workspace_id: str) -> Principal:
     workspace = catalog.workspace(workspace_id)
     if workspace is None:
         raise NotFound(f"Workspace '{workspace_id}' not found")
-    now = utcnow()
-    token = TokenRecord(
-        id=f"copy-scheduler:{workspace_id}",
-        workspace_id=workspace_id,
-        name="copy scheduler",
-        description="",
-        value_hash="",
-        value_encrypted="",
-        scopes=[{"type": ADMIN}],
-        origin="",
-        created_at=now,
-        updated_at=now,
-    )
-    return Principal(workspace, token, (Scope(ADMIN),))
+    return service_principal(workspace, "copy-scheduler")
 
 
 @dataclasses.dataclass(frozen=True)

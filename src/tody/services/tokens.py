@@ -172,6 +172,25 @@ class UserPrincipal:
     token: TokenRecord
 
 
+def service_principal(workspace: WorkspaceRecord, name: str) -> Principal:
+    """The workspace itself (ADMIN) for work nobody's request asked for (the scheduler, deleting a
+    workspace): a token record that is never stored and matches no value."""
+    now = utcnow()
+    token = TokenRecord(
+        id=f"{name}:{workspace.id}",
+        workspace_id=workspace.id,
+        name=name,
+        description="",
+        value_hash="",
+        value_encrypted="",
+        scopes=[{"type": ADMIN}],
+        origin="",
+        created_at=now,
+        updated_at=now,
+    )
+    return Principal(workspace, token, (Scope(ADMIN),))
+
+
 # What a member's role allows in a workspace, as scopes (`*`: every resource of that kind).
 ROLES = ("admin", "guest", "viewer")
 ROLE_SCOPES: dict[str, tuple[Scope, ...]] = {

@@ -6,12 +6,20 @@ import secrets
 import uuid
 from typing import Any
 
-from tody.catalog.store import Catalog, OrganizationRecord, TokenRecord, WorkspaceRecord, utcnow
+from tody.catalog.store import Catalog, OrganizationRecord, WorkspaceRecord, utcnow
 from tody.engine.base import Engine, quote_identifier
 from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from tody.services.names import validate_name
 from tody.services.ratelimit import RequestLimits
-from tody.services.tokens import ADMIN, WORKSPACE_ADMIN_TOKEN, Principal, Scope, TokenService, UserPrincipal
+from tody.services.tokens import (
+    ADMIN,
+    WORKSPACE_ADMIN_TOKEN,
+    Principal,
+    Scope,
+    TokenService,
+    UserPrincipal,
+    service_principal,
+)
 
 DEFAULT_ORGANIZATION = "default"
 DEFAULT_WORKSPACE = "default_workspace"
@@ -191,7 +199,7 @@ class WorkspaceLifecycle:
                 f"{', '.join(users)}; remove those pipes or pass force=true",
                 dependent_pipes=users,
             )
-        as_admin = Principal(workspace, _service_token(workspace), (Scope(ADMIN),))
+        as_admin = service_principal(workspace, "workspace-deletion")
         for pipe in list(p.catalog.pipes(workspace.id).values()):
             for hook in p.pipes.drop_hooks:  # views, copy schedules
                 hook(as_admin, pipe)
@@ -201,19 +209,3 @@ class WorkspaceLifecycle:
         p.engine.execute(f"DROP DATABASE IF EXISTS {quote_identifier(workspace.database)} SYNC")
         p.stats.forget_workspace(workspace.id)
         p.catalog.delete_workspace(workspace.id)
-
-
-def _service_token(workspace: WorkspaceRecord) -> TokenRecord:
-    now = utcnow()
-    return TokenRecord(
-        id="service",
-        workspace_id=workspace.id,
-        name="service",
-        description="",
-        value_hash="",
-        value_encrypted="",
-        scopes=[{"type": ADMIN}],
-        origin="",
-        created_at=now,
-        updated_at=now,
-    )

@@ -6,32 +6,15 @@ table; every answer carries the rate-limit headers of the data source (or of the
 
 from __future__ import annotations
 
-from starlette.requests import Request
-
 from tody.server.auth import Call, Needs, api, blocking, json_response
-from tody.services.errors import TooLarge, Unavailable
+from tody.server.params import read_body
+from tody.services.errors import Unavailable
 from tody.services.ingest.batcher import BacklogFullError
 from tody.services.ingest.events import decode_body
 from tody.services.tokens import DATASOURCES_CREATE
 
 WAIT_TIMEOUT = 30.0  # seconds a wait=true request waits for its flush before answering 202
 INLINE_BYTES = 64 * 1024  # smaller bodies are decoded on the event loop (cheaper than a thread hop)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"The body is {declared} bytes; the Events API takes at most {limit} per request")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(
-                f"The body is over {limit} bytes; the Events API takes at most {limit} per request"
-            )
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 @api("/v0/events", ["POST"], needs=Needs("DATASOURCES:APPEND:{name}", DATASOURCES_CREATE), form=False)
@@ -42,7 +25,7 @@ async def append_events(call: Call):
     call.count(
         platform.events_limiter.check(f"{call.principal.workspace.id}/{name}", f"Data Source '{name}'")
     )
-    raw = await _read_body(call.request, config.events_max_body_bytes)
+    raw = await read_body(call.request, config.events_max_body_bytes, "events_max_body_bytes")
     fmt = (call.params.get("format") or "ndjson").lower()
     encoding = call.request.headers.get("content-encoding", "")
     decode_args = {"content_encoding": encoding, "fmt": fmt, "max_bytes": config.events_max_body_bytes * 10}
