@@ -9,23 +9,7 @@ import uuid
 import httpx
 import orjson
 import pytest
-from click.testing import CliRunner
-
-from tody.cli.main import cli
-
-PASSWORD = "correct horse battery"
-
-
-def run(live_server, *args, token=None, user_token=None, input=None):
-    flags = ["--host", live_server]
-    flags += ["--token", token] if token else []
-    flags += ["--user-token", user_token] if user_token else []
-    return CliRunner().invoke(cli, [*args, *flags], input=input, catch_exceptions=False)
-
-
-def ok(res):
-    assert res.exit_code == 0, res.output
-    return res
+from cli_helpers import PASSWORD, ok, run
 
 
 @pytest.fixture
