@@ -21,10 +21,11 @@ class Setting:
     default: Any
     help: str
     flag: bool = False  # also a `tody serve --flag`
+    env_name: str | None = None  # when TODY_<NAME> would mean something else to the CLI
 
     @property
     def env(self) -> str:
-        return "TODY_" + self.name.upper()
+        return self.env_name or "TODY_" + self.name.upper()
 
     @property
     def option(self) -> str:
@@ -38,7 +39,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", str, "./tody-data", "Data directory: catalog, engine files, server key.", flag=True),
-    Setting("host", str, "127.0.0.1", "Interface to listen on.", flag=True),
+    # TODY_HOST is the server URL for the CLI (as TB_HOST is for tb), so the interface has its own name
+    Setting("host", str, "127.0.0.1", "Interface to listen on.", flag=True, env_name="TODY_LISTEN_HOST"),
     Setting("port", int, 7181, "Port to listen on (7181 is Tinybird Local's).", flag=True),
     Setting(
         "admin_token",
