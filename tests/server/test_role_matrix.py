@@ -33,6 +33,8 @@ MATRIX = {
     "GET /v0/workspace/limits": "admin",
     "POST|PUT /v0/workspace/limits": "admin",
     "GET /v0/datasources": "viewer",
+    "POST /v0/datasources/{name}/alter": "guest",
+    "GET /v0/dependencies": "viewer",
     "POST /v0/datasources": "guest",
     "GET /v0/datasources/{name}.datasource": "viewer",
     "GET /v0/datasources/{name}": "viewer",

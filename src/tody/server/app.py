@@ -14,6 +14,7 @@ from tody.server import errors
 from tody.server.routes import (
     copies,
     datasources,
+    dependencies,
     events,
     health,
     jobs,
@@ -41,6 +42,7 @@ ROUTES = [
     *tokens.routes,
     *users.routes,
     *sharing.routes,
+    *dependencies.routes,
 ]
 
 

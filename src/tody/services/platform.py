@@ -15,6 +15,7 @@ from pathlib import Path
 from tody.catalog.store import Catalog
 from tody.engine.base import Engine
 from tody.services import stats
+from tody.services.alter import DatasourceAlter
 from tody.services.compiler import Compiler
 from tody.services.copies import CopyService
 from tody.services.datasources import DatasourceService
@@ -100,6 +101,7 @@ class Platform:
     members: MemberService
     sharing: SharingService
     organizations: OrganizationService
+    alter: DatasourceAlter
     materialized: MaterializedViews
     copies: CopyService
     scheduler: CopyScheduler
@@ -185,6 +187,7 @@ class Platform:
             members=members,
             sharing=sharing,
             organizations=OrganizationService(catalog, users),
+            alter=DatasourceAlter(datasources),
             materialized=materialized,
             copies=copies,
             scheduler=CopyScheduler(copies),

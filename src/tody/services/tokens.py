@@ -135,6 +135,9 @@ class Principal:
             return Principal(self.workspace, self.token, scopes)
         return Principal(self.workspace, self.token, (Scope(ADMIN),))
 
+    def can_read_pipe(self, name: str) -> bool:
+        return self.has(PIPES_READ, name) or self.has(PIPES_CREATE)
+
     def can_describe_datasource(self, name: str) -> bool:
         """Its schema and statistics (not its rows): any scope on it, or DATASOURCES:CREATE."""
         return self.has(DATASOURCES_CREATE) or any(

@@ -239,7 +239,17 @@ async def delete_rows(call: Call):
     )
 
 
+@api("/v0/datasources/{name}/alter", ["POST"], needs=DATASOURCES_CREATE)
+async def alter_datasource(call: Call):
+    """Safe in-place changes (new columns at the end, description, TTL); `dry=true` only lists them."""
+    platform = call.platform
+    rec = platform.datasources.get(call.principal.workspace, call.path("name"))
+    out = await blocking(platform.alter.alter, call.principal, rec, call.params, dry=call.params.flag("dry"))
+    return json_response(out)
+
+
 routes = [
+    alter_datasource,
     list_datasources,
     create_datasource,
     datasource_file,
