@@ -1,5 +1,5 @@
-"""`tody datasource`: list, create, import into (file or URL, full or partial replace), truncate, delete rows,
-share with other workspaces."""
+"""`tody datasource`: list, create, import into (file or URL, full or partial replace), truncate, delete
+rows, remove, share with other workspaces."""
 
 from __future__ import annotations
 
@@ -7,34 +7,58 @@ from pathlib import Path
 from urllib.parse import quote
 
 import click
-from rich.progress import Progress
 
-from tody.cli.client import (
+from tody.cli.client import USER_TOKEN_OPTION, Client, acting_on, client_options
+from tody.cli.output import (
     FORMAT_OPTION,
-    USER_TOKEN_OPTION,
-    Client,
-    acting_on,
-    client_options,
+    MATCH_OPTION,
+    YES,
+    confirm,
+    follow_job,
+    matching,
     show_listing,
-    wait_for_job,
+    upload_progress,
 )
+
+
+def _path(name: str) -> str:
+    return f"/v0/datasources/{quote(name, safe='')}"
 
 
 @click.group()
 def datasource() -> None:
-    """Manage Data Sources."""
+    """Data Sources: the tables you ingest into.
+
+    \b
+    tody datasource ls
+    tody datasource create datasources/events.datasource
+    tody datasource append events events.ndjson            # a progress bar while it uploads
+    tody datasource append events https://example.com/events.csv.gz --wait
+    tody datasource replace events day.csv --sql-condition "toDate(timestamp) = '2024-01-02'"
+    tody datasource delete events --sql-condition "user_id = 42" --wait
+    tody datasource truncate events
+    tody datasource rm events
+    """
 
 
 @datasource.command("ls")
+@MATCH_OPTION
 @FORMAT_OPTION
 @client_options
-def ls(fmt: str, host: str, token: str | None) -> None:
-    """List the Data Sources of the workspace."""
+def ls(match: str | None, fmt: str, host: str, token: str | None) -> None:
+    """List the Data Sources of the workspace (and those shared with it), with rows and bytes.
+
+    \b
+    tody datasource ls --match events
+    tody datasource ls --format json | jq -r '.datasources[].name'
+    """
+    body = Client(host, token).json("GET", "/v0/datasources")
+    body["datasources"] = matching(body["datasources"], match)
     show_listing(
-        Client(host, token).json("GET", "/v0/datasources"),
+        body,
         fmt,
         ("name", "rows", "bytes", "engine", "created_at"),
-        lambda body: (
+        lambda b: (
             (
                 d["name"],
                 d["statistics"]["row_count"],
@@ -42,7 +66,7 @@ def ls(fmt: str, host: str, token: str | None) -> None:
                 d["engine"]["engine"],
                 d["created_at"][:19],
             )
-            for d in body["datasources"]
+            for d in b["datasources"]
         ),
     )
 
@@ -52,7 +76,12 @@ def ls(fmt: str, host: str, token: str | None) -> None:
 @click.option("--name", help="Data Source name (default: the file name without .datasource).")
 @client_options
 def create(file: Path, name: str | None, host: str, token: str | None) -> None:
-    """Create a Data Source from a .datasource FILE."""
+    """Create a Data Source from a .datasource FILE.
+
+    \b
+    tody datasource create datasources/events.datasource
+    tody datasource create events.datasource --name events_v2
+    """
     name = name or file.name.split(".")[0]
     body = Client(host, token).json(
         "POST",
@@ -66,13 +95,16 @@ def create(file: Path, name: str | None, host: str, token: str | None) -> None:
 
 @datasource.command("truncate")
 @click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@YES
 @client_options
 def truncate(name: str, yes: bool, host: str, token: str | None) -> None:
-    """Remove every row of Data Source NAME."""
-    if not yes:
-        click.confirm(f"Remove every row of '{name}'?", abort=True)
-    Client(host, token).request("POST", f"/v0/datasources/{name}/truncate")
+    """Remove every row of Data Source NAME (it stays, empty).
+
+    \b
+    tody datasource truncate events --yes
+    """
+    confirm(yes, f"Remove every row of '{name}'?")
+    Client(host, token).request("POST", f"{_path(name)}/truncate")
     click.echo(f"Data Source '{name}' truncated")
 
 
@@ -80,26 +112,54 @@ def truncate(name: str, yes: bool, host: str, token: str | None) -> None:
 @click.argument("name")
 @click.option("--sql-condition", required=True, help="Rows matching this SQL condition are deleted.")
 @click.option("--dry-run", is_flag=True, help="Only count the rows that would be deleted.")
-@click.option("--wait", is_flag=True, help="Wait for the delete job to finish.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--wait", is_flag=True, help="Wait for the delete job, with a progress bar, and print its result."
+)
+@YES
 @client_options
 def delete(name: str, sql_condition: str, dry_run: bool, wait: bool, yes: bool, host: str, token: str | None):
-    """Delete the rows of Data Source NAME that match --sql-condition (runs as a job)."""
+    """Delete the rows of Data Source NAME that match --sql-condition (as a job).
+
+    \b
+    tody datasource delete events --sql-condition "user_id = 42" --dry-run   # how many rows
+    tody datasource delete events --sql-condition "user_id = 42" --wait --yes
+    """
     client = Client(host, token)
     form = {"delete_condition": sql_condition}
     if dry_run:
-        body = client.json("POST", f"/v0/datasources/{name}/delete", data={**form, "dry_run": "true"})
+        body = client.json("POST", f"{_path(name)}/delete", data={**form, "dry_run": "true"})
         click.echo(f"{body['rows_to_be_deleted']} row(s) would be deleted")
         return
-    if not yes:
-        click.confirm(f"Delete the rows of '{name}' where {sql_condition}?", abort=True)
-    body = client.json("POST", f"/v0/datasources/{name}/delete", data=form)
+    confirm(yes, f"Delete the rows of '{name}' where {sql_condition}?")
+    body = client.json("POST", f"{_path(name)}/delete", data=form)
     click.echo(f"Delete job {body['job_id']} started")
     if wait:
-        job = wait_for_job(client, body["job_id"])
-        if job["status"] != "done":
-            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
+        job = follow_job(client, body["job_id"])
         click.echo(f"{job.get('rows_affected', 0)} row(s) deleted")
+
+
+@datasource.command("rm")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Even when pipes read it (they stop working).")
+@YES
+@client_options
+def rm(name: str, force: bool, yes: bool, host: str, token: str | None) -> None:
+    """Remove Data Source NAME with all its rows (refused while pipes read it, unless --force).
+
+    \b
+    tody datasource rm events_old --yes
+    """
+    client = Client(host, token)
+    pipes = client.json("DELETE", _path(name), params={"dry_run": "true"})["dependent_pipes"]
+    if pipes and not force:
+        raise click.ClickException(
+            f"Data Source '{name}' is used by {', '.join(pipes)}: remove those first, "
+            "or pass --force (they stop working)"
+        )
+    using = f"; {', '.join(pipes)} read it and stop working" if pipes else ""
+    confirm(yes, f"Remove Data Source '{name}' and all its rows{using}? This cannot be undone")
+    client.request("DELETE", _path(name), params={"force": "true"} if force else {})
+    click.echo(f"Data Source '{name}' removed")
 
 
 def _file_or_url(ctx: click.Context, param: click.Parameter, value: str) -> str | Path:
@@ -111,35 +171,45 @@ def _file_or_url(ctx: click.Context, param: click.Parameter, value: str) -> str 
     return path
 
 
-FORMAT = click.option(
+DATA_FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["csv", "ndjson", "parquet"]), help="Default: from the extension."
 )
-WAIT = click.option("--wait", is_flag=True, help="For a URL: wait for the import job and print its result.")
+WAIT = click.option(
+    "--wait",
+    is_flag=True,
+    help="For a URL: wait for the import job, with a progress bar, and print its result.",
+)
 
 
 @datasource.command("append")
 @click.argument("name")
 @click.argument("source", metavar="FILE_OR_URL", callback=_file_or_url)
-@FORMAT
+@DATA_FORMAT
 @WAIT
 @client_options
 def append(name: str, source: str | Path, fmt: str | None, wait: bool, host: str, token: str | None) -> None:
     """Append the rows of FILE_OR_URL (CSV, NDJSON or Parquet; gzip or not) to Data Source NAME.
 
-    A local file is uploaded; for an http(s):// URL the server downloads it in a job."""
+    A local file is uploaded with a progress bar; for an http(s):// URL the server downloads it in a
+    job. Rows that do not fit the schema go to NAME_quarantine.
+
+    \b
+    tody datasource append events events.ndjson
+    tody datasource append events https://example.com/events.csv.gz --wait
+    """
     _import(name, source, fmt, "append", wait, host, token)
 
 
 @datasource.command("replace")
 @click.argument("name")
 @click.argument("source", metavar="FILE_OR_URL", callback=_file_or_url)
-@FORMAT
+@DATA_FORMAT
 @click.option(
     "--sql-condition",
     help="Replace only the rows matching this SQL condition (incoming rows that do not match are left out).",
 )
 @WAIT
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@YES
 @client_options
 def replace(
     name: str,
@@ -152,11 +222,15 @@ def replace(
     token: str | None,
 ) -> None:
     """Replace the rows of Data Source NAME with the rows of FILE_OR_URL (atomically): all of them, or
-    those matching --sql-condition."""
+    those matching --sql-condition.
+
+    \b
+    tody datasource replace events snapshot.csv --yes
+    tody datasource replace events day.csv --sql-condition "toDate(timestamp) = '2024-01-02'"
+    """
     shown = source.name if isinstance(source, Path) else source
-    if not yes:
-        which = f"the rows of '{name}' where {sql_condition}" if sql_condition else f"every row of '{name}'"
-        click.confirm(f"Replace {which} with {shown}?", abort=True)
+    which = f"the rows of '{name}' where {sql_condition}" if sql_condition else f"every row of '{name}'"
+    confirm(yes, f"Replace {which} with {shown}?")
     extra = {"replace_condition": sql_condition} if sql_condition else {}
     _import(name, source, fmt, "replace", wait, host, token, extra)
 
@@ -179,31 +253,23 @@ def _import(
     body = client.json("POST", "/v0/datasources", data={**params, "url": source})
     click.echo(f"Import job {body['job_id']} started")
     if wait:
-        job = wait_for_job(client, body["job_id"])
-        if job["status"] != "done":
-            raise click.ClickException(f"Job {job['id']} ended {job['status']}: {job.get('error', '')}")
-        _report(name, mode, job)
+        _report(name, mode, follow_job(client, body["job_id"]))
 
 
 def _upload(client: Client, file: Path, params: dict[str, str]) -> dict:
-    size = file.stat().st_size
-    with Progress(*Progress.get_default_columns(), transient=True) as progress:
-        task = progress.add_task(f"uploading {file.name}", total=size)
-
-        def chunks():
-            with file.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    progress.advance(task, len(chunk))
-                    yield chunk
-
-        return client.json(
+    """Stream `file` as the request body (never whole in memory); the server takes the format from
+    `format`, else from the file name."""
+    with upload_progress(file) as (chunks, relabel):
+        body = client.json(
             "POST",
             "/v0/datasources",
             params={**params, "filename": file.name},
-            content=chunks(),
-            headers={"Content-Type": "application/octet-stream"},
+            content=chunks,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(file.stat().st_size)},
             timeout=None,
         )
+        relabel(f"uploaded {file.name}")
+        return body
 
 
 def _report(name: str, mode: str, body: dict) -> None:
@@ -225,8 +291,7 @@ def _share(method: str, name: str, destination: str, host, token, user_token, **
     params = {"destination_workspace_name": destination, **extra}
     if as_user:
         params["origin_workspace_id"] = origin
-    path = f"/v0/datasources/{quote(name, safe='')}/share"
-    return client.json(method, path, params=params, as_user=as_user)
+    return client.json(method, f"{_path(name)}/share", params=params, as_user=as_user)
 
 
 @datasource.command("share")
@@ -236,7 +301,11 @@ def _share(method: str, name: str, destination: str, host, token, user_token, **
 @USER_TOKEN_OPTION
 def share(name: str, destination: str, host, token, user_token) -> None:
     """Share Data Source NAME, read-only, with WORKSPACE (name or id); there it is read as
-    <this workspace>.NAME."""
+    <this workspace>.NAME.
+
+    \b
+    tody datasource share events marketing      # in marketing: SELECT … FROM sales.events
+    """
     body = _share("POST", name, destination, host, token, user_token)
     click.echo(
         f"Data Source '{name}' shared with workspace '{destination}': "
@@ -251,6 +320,10 @@ def share(name: str, destination: str, host, token, user_token) -> None:
 @client_options
 @USER_TOKEN_OPTION
 def unshare(name: str, destination: str, force: bool, host, token, user_token) -> None:
-    """Stop sharing Data Source NAME with WORKSPACE (refused while its pipes read it, unless --force)."""
+    """Stop sharing Data Source NAME with WORKSPACE (refused while its pipes read it, unless --force).
+
+    \b
+    tody datasource unshare events marketing
+    """
     _share("DELETE", name, destination, host, token, user_token, **({"force": "true"} if force else {}))
     click.echo(f"Data Source '{name}' no longer shared with workspace '{destination}'")

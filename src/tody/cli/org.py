@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 import click
 
-from tody.cli.client import FORMAT_OPTION, ApiError, Client, echo_json, show_listing, user_options
+from tody.cli.client import ApiError, Client, user_options
+from tody.cli.output import FORMAT_OPTION, YES, confirm, echo_json, show_listing
 
 
 @click.group()
@@ -146,12 +147,11 @@ def admins_add(emails, organization_id, fmt, host, user_token) -> None:
 
 @admins.command("rm")
 @EMAILS
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@YES
 @ORG_OPTION
 @FORMAT_OPTION
 @user_options
 def admins_rm(emails, yes, organization_id, fmt, host, user_token) -> None:
     """Make users (by email) no longer admins of the organization (they stay users and members)."""
-    if not yes:
-        click.confirm(f"Remove {', '.join(emails)} from the organization's admins?", abort=True)
+    confirm(yes, f"Remove {', '.join(emails)} from the organization's admins?")
     _change_admins("remove", emails, organization_id, fmt, host, user_token)

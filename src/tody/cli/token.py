@@ -13,17 +13,18 @@ from urllib.parse import quote
 
 import click
 
-from tody.cli.client import FORMAT_OPTION, ApiError, Client, client_options, echo_json, show_listing
-
-VALUE_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text prints the token value only; json prints the API's JSON.",
+from tody.cli.client import ApiError, Client, client_options
+from tody.cli.output import (
+    FORMAT_OPTION,
+    MATCH_OPTION,
+    VALUE_FORMAT,
+    YES,
+    confirm,
+    echo_json,
+    matching,
+    note,
+    show_listing,
 )
-YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 
 
 def _path(name: str) -> str:
@@ -32,10 +33,6 @@ def _path(name: str) -> str:
 
 def _scope_text(scope: dict) -> str:
     return ":".join(scope[k] for k in ("type", "resource", "filter") if scope.get(k))
-
-
-def _note(message: str) -> None:
-    click.echo(message, err=True)
 
 
 @click.group()
@@ -51,14 +48,13 @@ def token() -> None:
 
 
 @token.command("ls")
-@click.option("--match", help="Only tokens whose name contains this text (case-insensitive).")
+@MATCH_OPTION
 @FORMAT_OPTION
 @client_options
 def ls(match: str | None, fmt: str, host: str, token: str | None) -> None:
     """List the static tokens of the workspace, with their scopes and values."""
     body = Client(host, token).json("GET", "/v0/tokens")
-    if match:
-        body["tokens"] = [t for t in body["tokens"] if match.lower() in t["name"].lower()]
+    body["tokens"] = matching(body["tokens"], match)
     if fmt == "json":
         echo_json(body)
         return
@@ -196,10 +192,10 @@ def create_static(
         exists = False
     if exists:
         body = client.json("PUT", _path(name), params=params)
-        _note(f"Token '{name}' updated: its scopes are now {', '.join(texts)}")
+        note(f"Token '{name}' updated: its scopes are now {', '.join(texts)}")
     else:
         body = client.json("POST", "/v0/tokens", params=[("name", name), *params])
-        _note(f"Token '{name}' created")
+        note(f"Token '{name}' created")
     _print_value(body, fmt)
 
 
@@ -209,7 +205,7 @@ def _print_value(body: dict, fmt: str) -> None:
     elif "token" in body:
         click.echo(body["token"])
     else:
-        _note("(its value is only shown to admin tokens)")
+        note("(its value is only shown to admin tokens)")
 
 
 _UNITS = {
@@ -346,7 +342,7 @@ def create_jwt(
         "POST", "/v0/tokens", params={"name": name, "expiration_time": str(expires)}, json=body
     )
     when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    _note(f"JWT '{name}' signed; it expires at {when} UTC")
+    note(f"JWT '{name}' signed; it expires at {when} UTC")
     _print_value({**res, "expiration_time": expires} if fmt == "json" else res, fmt)
 
 
@@ -359,8 +355,7 @@ def create_jwt(
 @client_options
 def rm(name: str, yes: bool, host: str, token: str | None) -> None:
     """Remove token NAME (name or id): its value stops working at once."""
-    if not yes:
-        click.confirm(f"Remove token '{name}'? Whatever uses it will get 403", abort=True)
+    confirm(yes, f"Remove token '{name}'? Whatever uses it will get 403")
     Client(host, token).request("DELETE", _path(name))
     click.echo(f"Token '{name}' removed")
 
@@ -374,10 +369,9 @@ def refresh(name: str, yes: bool, fmt: str, host: str, token: str | None) -> Non
     """Give token NAME a new value and print it; the old value stops working at once.
 
     Refreshing the workspace admin token also revokes every JWT signed with it."""
-    if not yes:
-        click.confirm(f"Refresh token '{name}'? Its current value stops working", abort=True)
+    confirm(yes, f"Refresh token '{name}'? Its current value stops working")
     body = Client(host, token).json("POST", f"{_path(name)}/refresh")
-    _note(f"Token '{name}' refreshed")
+    note(f"Token '{name}' refreshed")
     _print_value(body, fmt)
 
 

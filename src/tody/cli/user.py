@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import click
 
-from tody.cli.client import FORMAT_OPTION, Client, echo_json, show_listing, user_options
-from tody.cli.token import VALUE_FORMAT, YES
+from tody.cli.client import Client, user_options
+from tody.cli.output import FORMAT_OPTION, VALUE_FORMAT, YES, confirm, echo_json, note, show_listing
 
 
 @click.group()
@@ -40,7 +40,7 @@ def create(email: str, password: str | None, fmt: str, host: str | None, user_to
     body = Client(host, user_token=user_token).json(
         "POST", "/v0/users", json={"email": email, "password": password}, as_user=True
     )
-    click.echo(f"User {body['email']} created ({body['id']})", err=True)
+    note(f"User {body['email']} created ({body['id']})")
     if fmt == "json":
         echo_json(body)
     else:
@@ -68,7 +68,6 @@ def ls(fmt: str, host: str | None, user_token: str | None) -> None:
 @user_options
 def rm(email: str, yes: bool, host: str | None, user_token: str | None) -> None:
     """Remove user EMAIL (email or id): their user token and personal tokens stop working."""
-    if not yes:
-        click.confirm(f"Remove user {email}? Their tokens stop working", abort=True)
+    confirm(yes, f"Remove user {email}? Their tokens stop working")
     Client(host, user_token=user_token).request("DELETE", f"/v0/users/{quote(email, safe='')}", as_user=True)
     click.echo(f"User {email} removed")

@@ -13,23 +13,10 @@ from urllib.parse import quote
 import click
 
 from tody.cli import config as cli_config
-from tody.cli.client import (
-    FORMAT_OPTION,
-    USER_TOKEN_OPTION,
-    Client,
-    acting_on,
-    client_options,
-    echo_json,
-    show_listing,
-    user_options,
-)
-from tody.cli.token import VALUE_FORMAT, YES
+from tody.cli.client import USER_TOKEN_OPTION, Client, acting_on, client_options, user_options
+from tody.cli.output import FORMAT_OPTION, VALUE_FORMAT, YES, confirm, echo_json, note, show_listing
 
 ROLES = ("admin", "guest", "viewer")
-
-
-def _note(message: str) -> None:
-    click.echo(message, err=True)
 
 
 def _path(workspace: str) -> str:
@@ -99,7 +86,7 @@ def create(name: str, organization_id: str | None, fmt: str, host: str | None, u
     if organization_id:
         params["assign_to_organization_id"] = organization_id
     body = Client(host, user_token=user_token).json("POST", "/v0/workspaces", params=params, as_user=True)
-    _note(f"Workspace '{body['name']}' created ({body['id']}); you are its admin")
+    note(f"Workspace '{body['name']}' created ({body['id']}); you are its admin")
     if fmt == "json":
         echo_json(body)
     else:
@@ -123,7 +110,7 @@ def use(name: str, host: str | None, user_token: str | None) -> None:
     )
     click.echo(f"Using workspace '{body['name']}' ({body['role']}) on {client.host} (saved in {path})")
     if os.environ.get("TODY_TOKEN"):
-        _note("Note: TODY_TOKEN is set and wins over the config; unset it to use this workspace")
+        note("Note: TODY_TOKEN is set and wins over the config; unset it to use this workspace")
 
 
 @workspace.command("rm")
@@ -136,8 +123,7 @@ def rm(name: str, force: bool, yes: bool, host: str | None, token: str | None, u
     """Remove workspace NAME (name or id) with its data sources, pipes, tokens, members and stats.
 
     Needs an admin of the workspace: the user token when there is one, else an admin token of it."""
-    if not yes:
-        click.confirm(f"Remove workspace '{name}' and everything in it? This cannot be undone", abort=True)
+    confirm(yes, f"Remove workspace '{name}' and everything in it? This cannot be undone")
     client = Client(host, token, user_token=user_token)
     params = {"force": "true"} if force else {}
     client.request("DELETE", _path(name), params=params, as_user=client.has_user_token)
@@ -145,7 +131,7 @@ def rm(name: str, force: bool, yes: bool, host: str | None, token: str | None, u
     saved = cli_config.saved_for(cli_config.load(), client.host)
     if name in (saved.get("workspace"), saved.get("workspace_id")):
         cli_config.remember(client.host, current=False, token=None, workspace=None, workspace_id=None)
-        _note("It was the current workspace: run `tody workspace use NAME` to pick another")
+        note("It was the current workspace: run `tody workspace use NAME` to pick another")
 
 
 # -- members -----------------------------------------------------------------------------------------
@@ -228,8 +214,7 @@ def members_add(emails, role, ws, fmt, host, token, user_token) -> None:
 @USER_TOKEN_OPTION
 def members_rm(emails, yes, ws, fmt, host, token, user_token) -> None:
     """Remove members (by email) from the workspace: their personal tokens stop working at once."""
-    if not yes:
-        click.confirm(f"Remove {', '.join(emails)} from the workspace?", abort=True)
+    confirm(yes, f"Remove {', '.join(emails)} from the workspace?")
     _change(ws, "remove", emails, None, fmt, host, token, user_token)
     if fmt != "json":
         click.echo(f"Removed {', '.join(emails)}")
