@@ -1,5 +1,7 @@
-"""The CLI's HTTP client: host and tokens from flags, then TODY_HOST/TODY_TOKEN/TODY_USER_TOKEN, then the
-CLI config (`tody.cli.config`, written by `tody workspace use`), then (the token) local discovery."""
+"""The CLI's HTTP client. Host and tokens come from, in order: flags, then TODY_HOST/TODY_TOKEN/
+TODY_USER_TOKEN, then the project's `.tinyb` (the current directory's or the nearest parent's, written
+by `tody auth` or `tb auth`), then the CLI config (`tody.cli.config`, written by `tody workspace use`),
+then (the workspace token) local discovery."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import httpx
 import orjson
 
 from tody.cli import config as cli_config
+from tody.cli.project import tinyb
 
 DEFAULT_HOST = "http://127.0.0.1:7181"
 
@@ -33,9 +36,22 @@ class Client:
         user_token: str | None = None,
     ):
         config = cli_config.load()
-        self.host = (host or os.environ.get("TODY_HOST") or config.get("host") or DEFAULT_HOST).rstrip("/")
+        self.project_config_path, project = tinyb.load()
+        self.host = (
+            host
+            or os.environ.get("TODY_HOST")
+            or tinyb.host_of(project)
+            or config.get("host")
+            or DEFAULT_HOST
+        ).rstrip("/")
         saved = cli_config.saved_for(config, self.host)
-        self._token = token or os.environ.get("TODY_TOKEN") or saved.get("token") or None
+        self._token = (
+            token
+            or os.environ.get("TODY_TOKEN")
+            or tinyb.token_for(project, self.host)
+            or saved.get("token")
+            or None
+        )
         self._user_token = user_token or os.environ.get("TODY_USER_TOKEN") or saved.get("user_token") or None
         self.timeout = timeout
 
@@ -77,7 +93,10 @@ class Client:
                     return res.json()["workspace_admin_token"]
             except httpx.HTTPError:
                 pass
-        raise click.UsageError("No token: pass --token, set TODY_TOKEN or run `tody workspace use NAME`")
+        raise click.UsageError(
+            "No token: pass --token, set TODY_TOKEN, run `tody auth --token T` in the project folder or "
+            "`tody workspace use NAME`"
+        )
 
     def request(self, method: str, path: str, *, as_user: bool = False, **kwargs: Any) -> httpx.Response:
         """`as_user`: send the user token instead of the workspace token."""
@@ -106,7 +125,7 @@ class Client:
 HOST_OPTION = click.option(
     "--host",
     envvar="TODY_HOST",
-    help=f"Server URL (env TODY_HOST; else the CLI config's; else {DEFAULT_HOST}).",
+    help=f"Server URL (env TODY_HOST; else the project's .tinyb, the CLI config's, {DEFAULT_HOST}).",
 )
 USER_TOKEN_OPTION = click.option(
     "--user-token",
@@ -124,7 +143,9 @@ def acting_on(client: Client, workspace: str | None = None) -> tuple[str, bool]:
 
 def client_options(fn):
     fn = click.option(
-        "--token", envvar="TODY_TOKEN", help="Token to use (env TODY_TOKEN; else the CLI config's)."
+        "--token",
+        envvar="TODY_TOKEN",
+        help="Token (env TODY_TOKEN; else the project's .tinyb, the CLI config's).",
     )(fn)
     return HOST_OPTION(fn)
 

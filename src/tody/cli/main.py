@@ -9,6 +9,13 @@ from tody.cli.datasource import datasource
 from tody.cli.job import job
 from tody.cli.org import org
 from tody.cli.pipe import pipe
+from tody.cli.project.auth import auth
+from tody.cli.project.check import check
+from tody.cli.project.diff import diff
+from tody.cli.project.fmt import fmt
+from tody.cli.project.init import init
+from tody.cli.project.pull import pull
+from tody.cli.project.push import push
 from tody.cli.serve import serve
 from tody.cli.sql import sql
 from tody.cli.token import token
@@ -23,6 +30,13 @@ def cli() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(init)
+cli.add_command(auth)
+cli.add_command(push)
+cli.add_command(pull)
+cli.add_command(check)
+cli.add_command(fmt)
+cli.add_command(diff)
 cli.add_command(sql)
 cli.add_command(datasource)
 cli.add_command(pipe)
