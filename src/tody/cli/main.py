@@ -18,6 +18,7 @@ from tody.cli.project.pull import pull
 from tody.cli.project.push import push
 from tody.cli.serve import serve
 from tody.cli.sql import sql
+from tody.cli.test_cmd import test
 from tody.cli.token import token
 from tody.cli.user import user
 from tody.cli.workspace import workspace
@@ -45,6 +46,7 @@ cli.add_command(token)
 cli.add_command(workspace)
 cli.add_command(user)
 cli.add_command(org)
+cli.add_command(test)
 
 
 def main() -> None:
