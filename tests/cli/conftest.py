@@ -1,4 +1,5 @@
-"""CLI tests never read or write the user's own CLI config, nor take host or tokens from the environment."""
+"""CLI tests never read or write the user's own CLI config, nor take host or tokens from the environment or
+from a `.tinyb` project config around the repository (each test starts in its own empty folder)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ def cli_config(tmp_path, monkeypatch):
     """The path of this test's own CLI config file (TODY_CONFIG; not created until a command writes it)."""
     path = tmp_path / "tody-cli" / "config.json"
     monkeypatch.setenv("TODY_CONFIG", str(path))
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     for name in ("TODY_HOST", "TODY_TOKEN", "TODY_USER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path

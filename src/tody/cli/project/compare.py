@@ -6,7 +6,7 @@ is rendered in canonical form without what the server does not keep in a datafil
 
 - data sources: TOKEN lines (tokens are pushed through /v0/tokens and compared there), FORWARD_QUERY and
   instructions the server does not implement (KAFKA_*, IMPORT_*, ...). Engine settings the file leaves
-  out take the server's value (the server fills in defaults, e.g. a sorting key).
+  out, but for the TTL, take the server's value (the server fills in defaults, e.g. a sorting key).
 - pipes: TOKEN, TAGS, CACHE, VERSION, EXPORT_* and DEPLOYMENT_METHOD. A pipe without a typed node is
   published at its last node (as `tb push` does), so it compares as `TYPE endpoint` there. Node SQL
   compares with its common indentation removed (as the server stores it); copy settings the file
@@ -62,7 +62,7 @@ def for_server_datasource(local: DatasourceFile, remote: DatasourceFile | None =
     if remote is not None:
         values = {}
         for attr in ENGINE_INSTRUCTIONS.values():
-            if getattr(engine, attr) is None:
+            if attr != "ttl" and getattr(engine, attr) is None:
                 values[attr] = getattr(remote.engine, attr)
         engine = dataclasses.replace(engine, **values)
     return dataclasses.replace(

@@ -74,17 +74,14 @@ def pull_project(
         text = cmp.fetch(client, kind, name)
         if text is None:  # removed meanwhile
             continue
-        text = with_tokens(kind, text, tokens.get((kind, name), []))
+        declared = tokens.get((kind, name), [])
         existing = local.get((kind, name))
         path = existing.path if existing is not None else root / FOLDERS[kind] / f"{name}{SUFFIX[kind]}"
         label = display(path, root)
         if path.exists():
             current = existing if existing is not None else read_resource(path, root)
-            if (
-                current.parsed is not None
-                and not cmp.compare(current, text).changed
-                and _same_tokens(current, cmp.parse(kind, text))
-            ):
+            same = current.parsed is not None and not cmp.compare(current, text).changed
+            if same and set(declared) <= set(current.parsed.tokens):
                 echo(f"{'unchanged':<11} {label}")
                 continue
             if not force:
@@ -96,16 +93,11 @@ def pull_project(
                 continue
         path.parent.mkdir(parents=True, exist_ok=True)
         status = "updated" if path.exists() else "written"
-        path.write_text(text)
+        path.write_text(with_tokens(kind, text, declared))
         echo(f"{status:<11} {label}")
     if not names:
         echo("Nothing to pull" + (f" matching {match!r}" if match else ""))
     return ok
-
-
-def _same_tokens(current, remote) -> bool:
-    """The server has no token on the resource that the local file does not declare."""
-    return set(remote.tokens) <= set(current.parsed.tokens)
 
 
 @click.command()

@@ -202,16 +202,11 @@ class _Push:
         local, remote = comparison.local_file, comparison.remote_file
         assert isinstance(local, DatasourceFile) and isinstance(remote, DatasourceFile)
         diff = comparison.diff(self.label(res))
-        added, reason = safe_change(remote, local)
+        form, reason = alter_form(remote, local)
         if reason is not None:
             self.echo(cmp.colour_diff(diff))
             return self.record(res.kind, res.name, FAILED, f"cannot be altered in place: {reason}").status
-        new_description = local.description != remote.description
-        operations: list[str] = []
-        if added:
-            operations = self.alter(res.name, local, dry=True)
-        if new_description:
-            operations.append("change the description")
+        operations = self.alter(res.name, form, dry=True)
         if self.dry_run:
             self.echo(cmp.colour_diff(diff))
             return self.record(res.kind, res.name, "would update", "; ".join(operations)).status
@@ -219,28 +214,22 @@ class _Push:
             f"Alter data source '{res.name}': {'; '.join(operations)}?"
         ):
             return self.record(res.kind, res.name, "skipped", "not confirmed").status
-        if added:
-            self.alter(res.name, local, dry=False)
-        if new_description:
-            self.client.json(
-                "PUT", f"/v0/datasources/{res.name}", params={"description": local.description or ""}
-            )
+        operations = self.alter(res.name, form, dry=False)
         return self.record(res.kind, res.name, "updated", "; ".join(operations)).status
 
-    def alter(self, name: str, local: DatasourceFile, *, dry: bool) -> list[str]:
+    def alter(self, name: str, form: dict[str, str], *, dry: bool) -> list[str]:
+        """`POST /v0/datasources/{name}/alter`: the operations it does (or would do, `dry`)."""
         try:
             body = self.client.json(
-                "POST",
-                f"/v0/datasources/{name}/alter",
-                data={"schema": render_schema(local.columns), "dry": "true" if dry else "false"},
+                "POST", f"/v0/datasources/{name}/alter", data={**form, "dry": "true" if dry else "false"}
             )
         except ApiError as exc:
-            if exc.status in (404, 405):
+            if exc.status in (404, 405):  # the data source was just read: the route is what is missing
                 raise click.ClickException(
                     "this server cannot alter data sources (it has no POST /v0/datasources/{name}/alter); "
-                    "drop and recreate the data source to change its schema"
+                    "drop and recreate the data source to change it"
                 ) from None
-            raise
+            raise click.ClickException(f"the server refused the change: {exc.format_message()}") from None
         return [str(op) for op in (body.get("operations") or [])] if isinstance(body, dict) else []
 
     # -- tokens -------------------------------------------------------------------------------------
@@ -324,24 +313,32 @@ def scope_text(scope: dict) -> str:
     return ":".join(str(scope[k]) for k in ("type", "resource", "filter") if scope.get(k))
 
 
-def safe_change(remote: DatasourceFile, local: DatasourceFile) -> tuple[list, str | None]:
-    """(columns added at the end, None) when going from `remote` to `local` only adds columns at the end
-    and/or changes the description; else ([], the reason it cannot be done in place)."""
+def alter_form(remote: DatasourceFile, local: DatasourceFile) -> tuple[dict[str, str], str | None]:
+    """The alter request (`schema`, `description`, `ttl` form fields) that takes the data source from
+    `remote` to `local`, when that is a change in place: columns added after the existing ones, a new
+    description, a new TTL. Else ({}, the reason it is not)."""
     old, new = remote.columns, local.columns
     if len(new) < len(old) or new[: len(old)] != old:
         removed = [c.name for c in old if c.name not in {n.name for n in new}]
         if removed:
-            return [], f"column(s) {', '.join(removed)} removed"
-        return [], "existing columns changed or reordered (only new columns at the end can be added)"
+            return {}, f"column(s) {', '.join(removed)} removed"
+        return {}, "existing columns changed or reordered (only new columns after them can be added)"
     for what, a, b in (
-        ("engine", remote.engine, local.engine),
+        ("engine", dataclasses.replace(remote.engine, ttl=None), dataclasses.replace(local.engine, ttl=None)),
         ("indexes", remote.indexes, local.indexes),
         ("tags", remote.tags, local.tags),
         ("SHARED_WITH", sorted(remote.shared_with), sorted(local.shared_with)),
     ):
         if a != b:
-            return [], f"the {what} changed"
-    return list(new[len(old) :]), None
+            return {}, f"the {what} changed"
+    form: dict[str, str] = {}
+    if len(new) > len(old):
+        form["schema"] = render_schema(new)
+    if (local.description or "") != (remote.description or ""):
+        form["description"] = local.description or ""
+    if local.engine.ttl != remote.engine.ttl:
+        form["ttl"] = local.engine.ttl or ""
+    return form, None
 
 
 def push_project(
