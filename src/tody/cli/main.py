@@ -6,6 +6,7 @@ import click
 
 from tody import __version__
 from tody.cli.datasource import datasource
+from tody.cli.dev import dev
 from tody.cli.job import job
 from tody.cli.org import org
 from tody.cli.pipe import pipe
@@ -47,6 +48,7 @@ cli.add_command(workspace)
 cli.add_command(user)
 cli.add_command(org)
 cli.add_command(test)
+cli.add_command(dev)
 
 
 def main() -> None:

@@ -567,12 +567,10 @@ def _replace(text: str, value: yaml.Node, rendered: str) -> tuple[int, int, str]
 
 
 def project_root(folder: Path | None) -> Path:
-    """`folder` if given; else the nearest folder (the current one or a parent) with a `.tinyb`; else the
-    current folder (as `tody push` finds it)."""
-    if folder is not None:
-        return folder
-    here = Path.cwd()
-    return next((d for d in (here, *here.parents) if (d / ".tinyb").is_file()), here)
+    """`--folder`, else the nearest folder with a `.tinyb`, else the current one (as `tody push`)."""
+    from tody.cli.project.layout import find_root
+
+    return find_root(folder)
 
 
 FOLDER_OPTION = click.option(
@@ -665,11 +663,13 @@ def init(pipes: tuple[str, ...], force: bool, folder: Path | None, host: str, to
     expected_result is the endpoint's current answer.
     """
     folder = project_root(folder)
+    from tody.cli.project.layout import project_files
+
     client = Client(host, token)
     names = [Path(p).name.removesuffix(".pipe") for p in pipes]
     if not names:
         endpoints = [p["name"] for p in client.json("GET", "/v0/pipes")["pipes"] if p.get("endpoint")]
-        local = {p.stem for p in folder.rglob("*.pipe")}
+        local = {p.name.split(".")[0] for p in project_files(folder) if p.suffix == ".pipe"}
         names = [n for n in endpoints if n in local] if local else endpoints
         if not names:
             raise click.ClickException("No endpoints to write tests for (publish a pipe first)")
