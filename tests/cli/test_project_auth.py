@@ -86,3 +86,15 @@ def test_resolution_order_flags_env_tinyb_cli_config(tmp_path, monkeypatch):
         "http://flag",
         "flag-token",
     )
+
+
+def test_folder_option_uses_that_projects_tinyb(live_server, workspace_token, tmp_path, monkeypatch):
+    root = write_project(tmp_path / "project")
+    (root / ".tinyb").write_text(orjson.dumps({"host": live_server, "token": workspace_token}).decode())
+    monkeypatch.chdir(tmp_path)  # no .tinyb here
+    res = run("push", "--folder", str(root))
+    assert res.exit_code == 0, res.output
+    res = run("diff", "--folder", str(root))
+    assert res.exit_code == 0, res.output
+    res = run("pull", "--folder", str(root))
+    assert res.exit_code == 0 and "written" not in res.output, res.output

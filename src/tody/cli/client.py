@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,9 +35,12 @@ class Client:
         timeout: float = 60.0,
         *,
         user_token: str | None = None,
+        project_dir: Path | None = None,
     ):
+        """`project_dir`: where to look for the project's `.tinyb` (it or its nearest parent; default: the
+        current directory)."""
         config = cli_config.load()
-        self.project_config_path, project = tinyb.load()
+        self.project_config_path, project = tinyb.load(project_dir)
         self.host = (
             host
             or os.environ.get("TODY_HOST")

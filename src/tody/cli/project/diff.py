@@ -80,5 +80,6 @@ def _token_scopes(client: Client) -> dict[str, set[str]]:
 @client_options
 def diff(files: tuple[Path, ...], folder: Path | None, host: str | None, token: str | None) -> None:
     """Show how the project's datafiles (or FILES) differ from the server's; exit 1 when they do."""
-    if not diff_project(Client(host, token), find_root(folder), list(files) or None):
+    root = find_root(folder)
+    if not diff_project(Client(host, token, project_dir=root), root, list(files) or None):
         raise SystemExit(1)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tody.cli.project.layout import Resource
 from tody.datafiles.pipe import NodeFile, PipeFile
-from tody.sql.gate import SQLGateError, tables_read
-from tody.sql.templates import TemplateError, TemplateHTTPError, is_template, params, render
+
+if TYPE_CHECKING:  # imported when used: the SQL parser is slow to import, and most commands never need it
+    from tody.sql.gate import SQLGateError
+    from tody.sql.templates import TemplateError
 
 _PLACEHOLDERS = (
     ("Array", None),  # element type decides, see _placeholder
@@ -43,6 +46,8 @@ def _placeholder(kind: str) -> str:
 def sample_values(sql: str) -> dict[str, str]:
     """Values that let a template render: the example of each required parameter without a default, else
     the first allowed value, else a placeholder of its type. Raises TemplateError for a bad template."""
+    from tody.sql.templates import is_template, params
+
     if not is_template(sql):
         return {}
     values: dict[str, str] = {}
@@ -67,6 +72,9 @@ class NodeReads:
 
 
 def node_reads(node: NodeFile) -> NodeReads:
+    from tody.sql.gate import SQLGateError, tables_read
+    from tody.sql.templates import TemplateError, TemplateHTTPError, is_template, render
+
     out = NodeReads(node.name)
     try:
         text = render(node.sql, sample_values(node.sql)) if is_template(node.sql) else node.sql

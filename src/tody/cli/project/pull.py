@@ -118,5 +118,5 @@ def pull(force: bool, match: str | None, folder: Path | None, host: str | None, 
             raise click.BadParameter(f"not a regular expression: {exc}", param_hint="--match") from None
     root = find_root(folder)
     root.mkdir(parents=True, exist_ok=True)
-    if not pull_project(Client(host, token), root, force=force, match=match):
+    if not pull_project(Client(host, token, project_dir=root), root, force=force, match=match):
         raise SystemExit(1)

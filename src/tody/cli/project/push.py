@@ -39,7 +39,7 @@ Echo = Callable[[str], object]
 
 FAILED = "failed"
 # statuses that count as done (the dry-run ones say what a real push would do)
-DONE = ("created", "updated", "unchanged", "appended", "would create", "would update", "would append")
+DONE = ("created", "updated", "unchanged", "would create", "would update")
 
 
 @dataclasses.dataclass
@@ -304,7 +304,7 @@ class _Push:
                         files={"csv" if fmt == "csv" else "ndjson": (path.name, f)},
                         timeout=None,
                     )
-            self.record("fixture", res.name, "appended", labels)
+            self.record("fixture", res.name, "replaced" if rows else "appended", labels)
         except (ApiError, click.ClickException) as exc:
             self.record("fixture", res.name, FAILED, f"{labels}: {exc.format_message()}")
 
@@ -445,9 +445,10 @@ def push(
     tody push --force --yes        # update changed resources in place
     tody push --dry-run            # say what would change
     """
+    root = find_root(folder)
     summary = push_project(
-        Client(host, token),
-        find_root(folder),
+        Client(host, token, project_dir=root),
+        root,
         list(files) or None,
         force=force,
         dry_run=dry_run,
