@@ -357,7 +357,7 @@ def push_project(
     """Push the project at `root` (or only `files`) to the server of `client`; see the module docstring.
     `confirm(question)` is asked before a data source is altered (None: go ahead). Never raises for a
     resource that fails: its outcome is "failed" and `Summary.ok` is False."""
-    project = load_project(Path(root), files)
+    project = load_project(Path(root), [Path(f) for f in files] if files else None)
     push = _Push(
         client,
         project,
