@@ -3,6 +3,7 @@ from a `.tinyb` project config around the repository (each test starts in its ow
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 
@@ -17,3 +18,21 @@ def cli_config(tmp_path, monkeypatch):
     for name in ("TODY_HOST", "TODY_TOKEN", "TODY_USER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return path
+
+
+@pytest.fixture
+def api(live_server, workspace_token):
+    """Calls to the server as the workspace admin, to set up what the CLI works on."""
+
+    def call(method, path, **kwargs):
+        res = httpx.request(
+            method,
+            f"{live_server}{path}",
+            headers={"Authorization": f"Bearer {workspace_token}"},
+            timeout=30,
+            **kwargs,
+        )
+        assert res.status_code < 300, res.text
+        return res.json() if res.content else None
+
+    return call

@@ -10,30 +10,11 @@ import io
 import time
 
 import click
-import httpx
 import orjson
 import pytest
 from cli_helpers import ok, run
 
 from tody.cli.main import cli
-
-
-@pytest.fixture
-def api(live_server, workspace_token):
-    """Calls to the server as the workspace admin, to set up what the CLI works on."""
-
-    def call(method, path, **kwargs):
-        res = httpx.request(
-            method,
-            f"{live_server}{path}",
-            headers={"Authorization": f"Bearer {workspace_token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert res.status_code < 300, res.text
-        return res.json() if res.content else None
-
-    return call
 
 
 @pytest.fixture

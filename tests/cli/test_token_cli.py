@@ -22,24 +22,6 @@ def run(live_server, token, *args, input=None):
 
 
 @pytest.fixture
-def api(live_server, workspace_token):
-    """Calls to the server as the workspace admin, to set up what the CLI works on."""
-
-    def call(method, path, **kwargs):
-        res = httpx.request(
-            method,
-            f"{live_server}{path}",
-            headers={"Authorization": f"Bearer {workspace_token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert res.status_code < 300, res.text
-        return res.json() if res.content else None
-
-    return call
-
-
-@pytest.fixture
 def tenants(api):
     """A data source of rows per tenant and `by_tenant`, a published template pipe over it."""
     api("POST", "/v0/datasources", data={"name": "sales", "schema": "`tenant` String, `amount` UInt32"})

@@ -30,18 +30,21 @@ def config_path() -> Path:
 
 def load() -> dict[str, Any]:
     path = config_path()
+    return read_object(path, "CLI config") if path.exists() else {}
+
+
+def read_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object file (a config); a clear error when it cannot be read or is not one."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
     except OSError as exc:
-        raise click.ClickException(f"Cannot read the CLI config {path}: {exc.strerror}") from None
+        raise click.ClickException(f"Cannot read the {what} {path}: {exc.strerror}") from None
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
-        raise click.ClickException(f"The CLI config {path} is not valid JSON: fix or remove it") from None
+        raise click.ClickException(f"The {what} {path} is not valid JSON: fix or remove it") from None
     if not isinstance(body, dict):
-        raise click.ClickException(f"The CLI config {path} is not a JSON object: fix or remove it")
+        raise click.ClickException(f"The {what} {path} is not a JSON object: fix or remove it")
     return body
 
 

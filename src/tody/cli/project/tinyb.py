@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import click
-import orjson
+from tody.cli.config import read_object
 
 FILENAME = ".tinyb"
 
@@ -34,17 +33,7 @@ def find(start: Path | None = None) -> Path | None:
 
 
 def read(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise click.ClickException(f"Cannot read the project config {path}: {exc.strerror}") from None
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        raise click.ClickException(f"The project config {path} is not valid JSON: fix or remove it") from None
-    if not isinstance(body, dict):
-        raise click.ClickException(f"The project config {path} is not a JSON object: fix or remove it")
-    return body
+    return read_object(path, "project config")
 
 
 def load(start: Path | None = None) -> tuple[Path | None, dict[str, Any]]:
