@@ -7,7 +7,8 @@ import pytest
 import yaml
 from cli_helpers import ok, run
 
-from tody.cli.test_cmd import compare, update_text
+from tody.cli.endpoint_tests.cases import compare
+from tody.cli.endpoint_tests.yaml_edit import update_text
 
 PIPE_SQL = (
     "%\nSELECT path, sum(hits) AS total FROM visits WHERE hits >= {{UInt64(min_hits, 0)}} "
