@@ -148,3 +148,20 @@ def test_init_with_a_token_saves_the_workspace(live_server, workspace_token, wor
     config = orjson.loads((tmp_path / "p" / ".tinyb").read_bytes())
     assert config["token"] == workspace_token and config["id"] == workspace.id
     assert config["tokens"] == {live_server: workspace_token}
+
+
+def test_environment_variables_in_datafiles_are_substituted_as_tb_does(tmp_path, monkeypatch):
+    (tmp_path / "pipes").mkdir()
+    (tmp_path / "datasources").mkdir()
+    (tmp_path / "datasources" / "events.datasource").write_text("SCHEMA >\n    `id` UInt64 `json:$.id`\n")
+    (tmp_path / "pipes" / "p.pipe").write_text(
+        "NODE n\nSQL >\n    SELECT id FROM ${SOURCE} WHERE id > $MIN_ID\n"
+    )
+    monkeypatch.setenv("SOURCE", "events")
+    monkeypatch.setenv("MIN_ID", "10")
+    project = load_project(tmp_path)
+    by_name = {r.name: r for r in project.resources}
+    assert "FROM events WHERE id > 10" in by_name["p"].text
+    assert "`json:$.id`" in by_name["events"].text  # not a variable: left as written
+    monkeypatch.delenv("MIN_ID")
+    assert "$MIN_ID" in {r.name: r for r in load_project(tmp_path).resources}["p"].text

@@ -14,9 +14,11 @@ else the current folder. INCLUDE paths are resolved against the including file's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 
 import click
 
@@ -124,6 +126,12 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return list(unique.values())
 
 
+def with_environment(text: str) -> str:
+    """`$NAME` / `${NAME}` replaced by environment variables, as the tb CLI does before it pushes a
+    datafile (unknown names are left as written)."""
+    return Template(text).safe_substitute(os.environ)
+
+
 def include_loader(path: Path, root: Path):
     """INCLUDE "x.incl": relative to the including file's folder, then to the project root."""
 
@@ -131,7 +139,7 @@ def include_loader(path: Path, root: Path):
         for base in (path.parent, root):
             candidate = (base / name).resolve()
             if candidate.is_file():
-                return candidate.read_text()
+                return with_environment(candidate.read_text())
         raise OSError(2, "no such file (looked next to the datafile and in the project folder)")
 
     return load
@@ -142,7 +150,7 @@ def read_resource(path: Path, root: Path) -> Resource:
     if kind is None:
         raise click.UsageError(f"{path}: not a .datasource or .pipe file")
     try:
-        text = path.read_text()
+        text = with_environment(path.read_text())
     except OSError as exc:
         raise click.ClickException(f"Cannot read {path}: {exc.strerror}") from None
     res = Resource(kind, resource_name(path), path.resolve(), text)
