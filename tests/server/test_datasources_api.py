@@ -130,3 +130,15 @@ def test_missing_is_404_with_json_error(client):
         res = client.request(method, path)
         assert res.status_code == 404, (method, path)
         assert "nope" in res.json()["error"]
+
+
+def test_renaming_a_data_source_that_pipes_use_is_a_conflict(client):
+    ok = client.post("/v0/datasources", data={"name": "used", "schema": "`a` UInt8"})
+    assert ok.status_code == 200
+    assert client.post("/v0/pipes", data={"name": "reader", "sql": "SELECT a FROM used"}).status_code == 200
+    res = client.put("/v0/datasources/used", params={"name": "renamed"})
+    assert res.status_code == 409 and res.json()["dependent_pipes"] == ["reader"]
+    assert client.get("/v0/pipes/reader").status_code == 200
+    assert client.get("/v0/sql", params={"q": "SELECT count() FROM used"}).status_code == 200
+    assert client.delete("/v0/pipes/reader").status_code == 204
+    assert client.put("/v0/datasources/used", params={"name": "renamed"}).status_code == 200

@@ -228,6 +228,13 @@ class DatasourceService:
                 raise Conflict(f"Data Source '{new_name}' already exists")
             if self.catalog.pipe(principal.workspace.id, new_name):
                 raise Conflict(f"A pipe is already named '{new_name}'; pipes and data sources share names")
+            dependent = self.dependents(principal.workspace, rec)
+            if dependent:  # their SQL and targets name it: a rename would break them silently
+                raise Conflict(
+                    f"Data Source '{rec.name}' is used by {', '.join(dependent)}; renaming it would break "
+                    "them. Change or remove those pipes first",
+                    dependent_pipes=dependent,
+                )
             values["name"] = new_name
         if description is not None:
             values["description"] = description
