@@ -68,9 +68,13 @@ def test_jobs_left_running_end_as_error_after_a_restart(platform, workspace):
     )
     platform.catalog.add_job(stuck)
     restarted = JobService(platform.catalog)  # what a server start does
+    logged = []
+    restarted.finish_hooks.append(logged.append)
     try:
+        assert restarted.fail_unfinished() >= 1
         after = platform.catalog.job_by_id(stuck.id)
         assert after.status == "error" and after.error == RESTARTED
+        assert after in logged  # it reaches tinybird.jobs_log like any job that ends
     finally:
         restarted.close()
 

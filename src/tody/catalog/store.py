@@ -485,15 +485,16 @@ class Catalog:
         with self.db.connect() as conn:
             return [JobRecord(**r._mapping) for r in conn.execute(query)]
 
-    def fail_unfinished_jobs(self, message: str) -> int:
-        """After a restart nothing is running: jobs left waiting or working end as errors."""
+    def fail_unfinished_jobs(self, message: str) -> list[JobRecord]:
+        """After a restart nothing is running: jobs left waiting or working end as errors (returned)."""
+        unfinished = t.jobs.c.status.in_(("waiting", "working"))
         with self._write_lock, self.db.begin() as conn:
-            res = conn.execute(
-                sa.update(t.jobs)
-                .where(t.jobs.c.status.in_(("waiting", "working")))
-                .values(status="error", error=message, updated_at=utcnow())
+            ids = [r.id for r in conn.execute(sa.select(t.jobs.c.id).where(unfinished))]
+            conn.execute(
+                sa.update(t.jobs).where(unfinished).values(status="error", error=message, updated_at=utcnow())
             )
-        return res.rowcount or 0
+            rows = conn.execute(sa.select(t.jobs).where(t.jobs.c.id.in_(ids))) if ids else []
+            return [JobRecord(**r._mapping) for r in rows]
 
     # -- copy schedules (read by the scheduler's tick, not cached) ---------------------------------
 

@@ -67,9 +67,16 @@ class JobService:
         self._lock = threading.Lock()
         # Called with the final record of every job that ends (tinybird.jobs_log); errors only logged.
         self.finish_hooks: list[Callable[[JobRecord], None]] = []
-        failed = catalog.fail_unfinished_jobs(RESTARTED)
+
+    def fail_unfinished(self) -> int:
+        """At start, once the hooks are in place: jobs a stop interrupted end as errors, and are logged
+        (tinybird.jobs_log) like every other job that ends."""
+        failed = self.catalog.fail_unfinished_jobs(RESTARTED)
         if failed:
-            log.warning("%d job(s) were running when the server stopped; marked as error", failed)
+            log.warning("%d job(s) were running when the server stopped; marked as error", len(failed))
+        for rec in failed:
+            self._run_hooks(rec)
+        return len(failed)
 
     def submit(
         self,
@@ -128,11 +135,14 @@ class JobService:
         with self._lock:
             self._cancel_requested.discard(job_id)
             self._running.discard(job_id)
+        self._run_hooks(rec)
+
+    def _run_hooks(self, rec: JobRecord) -> None:
         for hook in self.finish_hooks:
             try:
                 hook(rec)
             except Exception:
-                log.exception("finish hook of job %s failed", job_id)
+                log.exception("finish hook of job %s failed", rec.id)
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
         rec = self.catalog.job(principal.workspace.id, job_id)

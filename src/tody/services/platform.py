@@ -142,6 +142,7 @@ class Platform:
         pipes = PipeService(catalog, compiler, datasources)
         jobs = JobService(catalog)
         jobs.finish_hooks.append(lambda rec: stats.log_job(writer, catalog, rec))
+        jobs.fail_unfinished()
         materialized = MaterializedViews(catalog, engine, compiler, datasources, pipes, jobs)
         copies = CopyService(catalog, engine, compiler, datasources, pipes, jobs)
         users = UserService(catalog, tokens, allow_signup=config.allow_signup)
