@@ -75,6 +75,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_threads", int, 0, "Threads per query (0 = engine default, all cores)."),
     Setting("max_sql_bytes", int, 256_000, "Longest SQL text accepted (bytes)."),
     Setting(
+        "job_max_execution_time",
+        float,
+        3600.0,
+        "Seconds a copy or populate job's query may run before the job ends as an error (0 = no limit).",
+    ),
+    Setting(
         "max_body_bytes",
         int,
         10_485_760,
@@ -157,6 +163,7 @@ class Config:
     max_rows_to_read: int = 10_000_000_000
     max_threads: int = 0
     max_sql_bytes: int = 256_000
+    job_max_execution_time: float = 3600.0
     max_body_bytes: int = 10_485_760
     max_server_memory_ratio: float = 0.7
     events_rate_limit: int = 5000

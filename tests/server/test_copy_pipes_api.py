@@ -281,3 +281,13 @@ def test_a_failed_copy_is_an_error_in_both_logs(client, platform, workspace, sum
     assert poll(lambda: sql(client, q), lambda r: len(r) >= 1) == [{"result": "error"}]
     q = "SELECT status, error != '' AS has_error FROM tinybird.jobs_log WHERE job_type = 'copy'"
     assert poll(lambda: sql(client, q), lambda r: len(r) >= 1) == [{"status": "error", "has_error": 1}]
+
+
+def test_a_copy_query_is_stopped_by_the_job_time_limit(client, platform, summary, monkeypatch):
+    monkeypatch.setitem(platform.jobs.query_settings, "max_execution_time", 0.5)
+    heavy = "SELECT toString(number % 3) AS event, count() AS c, sum(number) AS total FROM numbers(10000000000) GROUP BY event"
+    ok(client.post("/v0/pipes", json=copy_pipe(name="heavy", sql_text=heavy)))
+    body = ok(client.post("/v0/pipes/heavy/copy"))
+    job = wait_job(client, body["job_id"], timeout=60)
+    assert job["status"] == "error" and "imeout" in job["error"], job
+    assert sql(client, "SELECT count() AS c FROM summary") == [{"c": 0}]

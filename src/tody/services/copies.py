@@ -459,7 +459,8 @@ class CopyService:
         try:
             with self.datasources.hold.writing(workspace.id):
                 if mode == "append":
-                    stats = self.engine.execute(f"INSERT INTO {table} ({cols}) {select}").statistics
+                    insert = f"INSERT INTO {table} ({cols}) {select}"
+                    stats = self.engine.execute(insert, settings=self.jobs.query_settings).statistics
                 else:
                     stats = self._replace(ctx, db, target.id, cols, select)
             row.update(
@@ -490,7 +491,8 @@ class CopyService:
         table = f"{db}.{quote_identifier(table_id)}"
         self.engine.execute(f"CREATE TABLE {staging} AS {table}")
         try:
-            stats = self.engine.execute(f"INSERT INTO {staging} ({cols}) {select}").statistics
+            insert = f"INSERT INTO {staging} ({cols}) {select}"
+            stats = self.engine.execute(insert, settings=self.jobs.query_settings).statistics
             ctx.checkpoint(0.9)  # the last moment a cancel leaves the target as it was
             self.engine.execute(f"EXCHANGE TABLES {table} AND {staging}")
             return stats

@@ -59,8 +59,11 @@ JobFunction = Callable[[JobContext], dict[str, Any]]
 
 
 class JobService:
-    def __init__(self, catalog: Catalog, *, workers: int = 2):
+    def __init__(self, catalog: Catalog, *, workers: int = 2, query_settings: dict[str, Any] | None = None):
         self.catalog = catalog
+        # Limits for the statements jobs run on the admin connection (copies, populates): user SQL in
+        # them is checked by the gate, but its size is not bounded by the query pool's limits.
+        self.query_settings = dict(query_settings or {})
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tody-job")
         self._cancel_requested: set[str] = set()
         self._running: set[str] = set()

@@ -266,7 +266,8 @@ class MaterializedViews:
                         f"{self._select(principal, pipe, node)}"
                     )
                     ctx.checkpoint(0.1)
-                    stats = self.engine.execute(f"INSERT INTO {target_table} {select}").statistics
+                    insert = f"INSERT INTO {target_table} {select}"
+                    stats = self.engine.execute(insert, settings=self.jobs.query_settings).statistics
                     written = self._count(target_table) - before
                 row.update(rows=written, read_rows=stats.rows_read, read_bytes=stats.bytes_read)
             except EngineError as exc:

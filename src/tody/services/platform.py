@@ -140,7 +140,10 @@ class Platform:
         datasources = DatasourceService(catalog, engine, writer)
         query = QueryService(catalog, engine, compiler)
         pipes = PipeService(catalog, compiler, datasources)
-        jobs = JobService(catalog)
+        job_settings = {"max_memory_usage": config.max_memory_usage}
+        if config.job_max_execution_time:
+            job_settings["max_execution_time"] = config.job_max_execution_time
+        jobs = JobService(catalog, query_settings=job_settings)
         jobs.finish_hooks.append(lambda rec: stats.log_job(writer, catalog, rec))
         jobs.fail_unfinished()
         materialized = MaterializedViews(catalog, engine, compiler, datasources, pipes, jobs)
