@@ -211,3 +211,32 @@ def test_columns_with_defaults_may_be_left_out_and_strings_convert(source):
     ok(source.post("/v0/pipes", json=mv_pipe("texts", as_text, "counted")))
     ok(source.post("/v0/events?name=events&wait=true", content=rows(0, 5)))
     assert sql(source, "SELECT sum(n) AS s FROM counted")[0]["s"] == sum(i % 97 for i in range(5))
+
+
+def test_a_missing_view_is_restored_at_start(client, platform, workspace):
+    """What a populate that died before creating its view leaves: the node, but no view."""
+    ok(client.post("/v0/datasources", data={"name": "src", "schema": "`k` String, `v` UInt64"}))
+    ok(
+        client.post(
+            "/v0/datasources",
+            data={
+                "name": "dst",
+                "schema": "`k` String, `n` UInt64",
+                "engine": "SummingMergeTree",
+                "engine_sorting_key": "k",
+            },
+        )
+    )
+    node = {
+        "name": "m",
+        "type": "materialized",
+        "datasource": "dst",
+        "sql": "SELECT k, count() AS n FROM src GROUP BY k",
+    }
+    ok(client.post("/v0/pipes", json={"name": "feed", "nodes": [node]}))
+    view = platform.catalog.pipe(workspace.id, "feed").nodes[0].id + "_mv"
+    platform.engine.execute(f"DROP TABLE {workspace.database}.{view} SYNC")
+    assert any(name.endswith(".feed.m") for name in platform.materialized.reconcile())
+    assert platform.materialized.reconcile() == []  # nothing left to restore
+    ok(client.post("/v0/events", params={"name": "src", "wait": "true"}, content=b'{"k": "a", "v": 1}\n'))
+    assert sql(client, "SELECT k, sum(n) AS n FROM dst GROUP BY k") == [{"k": "a", "n": 1}]

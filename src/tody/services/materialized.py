@@ -28,10 +28,10 @@ from tody.catalog.store import Catalog, NodeRecord, PipeRecord
 from tody.engine.base import Engine, EngineError, quote_identifier, quote_string
 from tody.services.compiler import Compiler
 from tody.services.datasources import DatasourceService
-from tody.services.errors import BadRequest, NotFound
+from tody.services.errors import BadRequest, NotFound, ServiceError
 from tody.services.jobs import JobService
 from tody.services.node_output import check_definer, check_output, output_columns
-from tody.services.tokens import Principal
+from tody.services.tokens import Principal, service_principal
 from tody.sql.gate import SQLGateError, validate_expression
 from tody.sql.templates import TemplateHTTPError
 
@@ -144,6 +144,34 @@ class MaterializedViews:
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quote_identifier(view_name(node))} "
             f"TO {db}.{quote_identifier(target.id)} AS {self._select(principal, pipe, node)}"
         )
+
+    def reconcile(self) -> list[str]:
+        """At start: a materialized node whose view is missing gets it back, so new rows flow again.
+        Only a populate that died between saving the pipe and creating the view (its job ended as an
+        error at restart) leaves one so; the rows inserted meanwhile are in the source, not the target."""
+        restored = []
+        for workspace in self.catalog.workspaces():
+            pipes = [p for p in self.catalog.pipes(workspace.id).values() if materialized_nodes(p)]
+            if not pipes:
+                continue
+            found = self.engine.execute(
+                f"SELECT name FROM system.tables WHERE database = {quote_string(workspace.database)}",
+                "TabSeparated",
+            )
+            existing = set(found.data.decode().split())
+            principal = service_principal(workspace, "view-reconciler")
+            for pipe in pipes:
+                for node in materialized_nodes(pipe):
+                    if view_name(node) in existing:
+                        continue
+                    try:
+                        self._create_view(principal, pipe, node)
+                        restored.append(f"{workspace.name}.{pipe.name}.{node.name}")
+                    except (ServiceError, EngineError) as exc:
+                        log.error("could not restore the view of %s.%s: %s", pipe.name, node.name, exc)
+        if restored:
+            log.warning("restored missing materialized views: %s", ", ".join(restored))
+        return restored
 
     def _drop_view(self, principal: Principal, node: NodeRecord) -> None:
         db = quote_identifier(principal.workspace.database)

@@ -202,6 +202,7 @@ class Platform:
         platform.first_user = platform.lifecycle.ensure_first_user(
             config.admin_user_email, config.admin_user_token or None, None
         )
+        platform.materialized.reconcile()  # views a populate left uncreated when the server died
         platform.scheduler.start()
         return platform
 
