@@ -57,10 +57,18 @@ def save(config: dict[str, Any]) -> Path:
     """Write the config atomically, readable by its owner only."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
+    return write_private(
+        path, orjson.dumps(config, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Replace `path` with `data` in one step (a temporary file renamed over it), mode 0600: configs
+    hold tokens."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(config, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+            f.write(data)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

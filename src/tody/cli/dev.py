@@ -22,6 +22,8 @@ from urllib.parse import quote
 import click
 import httpx
 
+from tody.cli.project.layout import FOLDER_OPTION
+
 WATCHED = {".datasource", ".pipe", ".incl"}
 SKIP_DIRS = {"node_modules", "__pycache__", "tody-data"}
 POLL = 0.5
@@ -156,11 +158,7 @@ def _raise_interrupt(signum, frame):
     type=click.Path(file_okay=False, path_type=Path),
     help="The dev server's data directory (default: .tody-dev in the project).",
 )
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The project folder (default: the nearest folder with a .tinyb, else the current one).",
-)
+@FOLDER_OPTION
 def dev(port: int | None, data_dir: Path | None, folder: Path | None) -> None:
     """Serve the project locally and push every change: starts `tody serve` on its own data directory,
     pushes the datafiles (with fixtures), prints the endpoint URLs, then watches the project and

@@ -50,6 +50,7 @@ from tody.cli.client import Client, client_options
 from tody.cli.endpoint_tests.cases import TESTS_DIR, find_files, load_file, ndjson_lines, query_params
 from tody.cli.endpoint_tests.runner import Runner, label, print_outcome, run_cases
 from tody.cli.endpoint_tests.yaml_edit import mapping_of, render_tests, update_text
+from tody.cli.project.layout import folder_option
 
 
 def project_root(folder: Path | None) -> Path:
@@ -59,11 +60,9 @@ def project_root(folder: Path | None) -> Path:
     return find_root(folder)
 
 
-FOLDER_OPTION = click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The project folder, whose tests/ holds the test files (default: the nearest folder with a "
-    ".tinyb, else the current one).",
+FOLDER_OPTION = folder_option(
+    "The project folder, whose tests/ holds the test files (default: the nearest folder with a "
+    ".tinyb, else the current one)."
 )
 
 

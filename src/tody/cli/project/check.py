@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from tody.cli.project.graph import node_reads
-from tody.cli.project.layout import Project, Resource, duplicates, find_root, load_project
+from tody.cli.project.layout import FOLDER_OPTION, Project, Resource, duplicates, find_root, load_project
 from tody.datafiles.pipe import PipeFile
 
 _AT_LINE = re.compile(r"\bat line (\d+)")
@@ -125,11 +125,7 @@ def check_project(project: Project, only: list[Path] | None = None) -> list[str]
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The project folder (default: the nearest folder with a .tinyb, else the current one).",
-)
+@FOLDER_OPTION
 def check(files: tuple[Path, ...], folder: Path | None) -> None:
     """Validate the project's datafiles (or FILES) offline: syntax, references, template parameters."""
     root = find_root(folder)

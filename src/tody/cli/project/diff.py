@@ -13,7 +13,7 @@ import click
 
 from tody.cli.client import ApiError, Client, client_options
 from tody.cli.project import compare as cmp
-from tody.cli.project.layout import find_root, load_project
+from tody.cli.project.layout import FOLDER_OPTION, find_root, load_project
 from tody.cli.project.push import scope_text
 
 
@@ -72,11 +72,7 @@ def _token_scopes(client: Client) -> dict[str, set[str]]:
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The project folder (default: the nearest folder with a .tinyb, else the current one).",
-)
+@FOLDER_OPTION
 @client_options
 def diff(files: tuple[Path, ...], folder: Path | None, host: str | None, token: str | None) -> None:
     """Show how the project's datafiles (or FILES) differ from the server's; exit 1 when they do."""

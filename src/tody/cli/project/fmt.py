@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from tody.cli.project import compare as cmp
-from tody.cli.project.layout import display, expand_paths, find_root, kind_of, project_files
+from tody.cli.project.layout import display, expand_paths, find_root, folder_option, kind_of, project_files
 from tody.datafiles import DatafileError
 
 _INCLUDE = re.compile(r"^INCLUDE\b", re.M)
@@ -41,11 +41,7 @@ def formatted(path: Path) -> tuple[str | None, str]:
 @click.option(
     "--check", "check_only", is_flag=True, help="Exit 1 when a file is not in canonical form; write nothing."
 )
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Without FILES, the project folder to format (default: the nearest with a .tinyb).",
-)
+@folder_option("Without FILES, the project folder to format (default: the nearest with a .tinyb).")
 def fmt(files: tuple[Path, ...], show_diff: bool, check_only: bool, folder: Path | None) -> None:
     """Rewrite datafiles (FILES, or the whole project) in canonical form."""
     root = find_root(folder)

@@ -126,6 +126,20 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return list(unique.values())
 
 
+def folder_option(
+    help: str = "The project folder (default: the nearest folder with a .tinyb, else the current one).",
+    *,
+    exists: bool = True,
+):
+    """The `--folder` option of every project command."""
+    return click.option(
+        "--folder", type=click.Path(file_okay=False, exists=exists, path_type=Path), help=help
+    )
+
+
+FOLDER_OPTION = folder_option()
+
+
 def with_environment(text: str) -> str:
     """`$NAME` / `${NAME}` replaced by environment variables, as the tb CLI does before it pushes a
     datafile (unknown names are left as written)."""

@@ -17,7 +17,7 @@ import click
 
 from tody.cli.client import ApiError, Client, client_options
 from tody.cli.project import compare as cmp
-from tody.cli.project.layout import Project, display, find_root, load_project, read_resource
+from tody.cli.project.layout import Project, display, find_root, folder_option, load_project, read_resource
 
 FOLDERS = {"datasource": "datasources", "pipe": "pipes"}
 SUFFIX = {"datasource": ".datasource", "pipe": ".pipe"}
@@ -103,11 +103,7 @@ def pull_project(
 @click.command()
 @click.option("--force", is_flag=True, help="Overwrite local files that differ from the server.")
 @click.option("--match", help="Only resources whose name matches this regular expression.")
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The project folder (default: the nearest folder with a .tinyb, else the current one).",
-)
+@folder_option(exists=False)
 @client_options
 def pull(force: bool, match: str | None, folder: Path | None, host: str | None, token: str | None) -> None:
     """Write the workspace's data sources and pipes into the project folder as datafiles."""

@@ -31,7 +31,7 @@ import click
 from tody.cli.client import ApiError, Client, client_options, wait_for_job
 from tody.cli.project import compare as cmp
 from tody.cli.project.graph import CycleError, dependencies, push_order
-from tody.cli.project.layout import Project, Resource, duplicates, find_root, load_project
+from tody.cli.project.layout import FOLDER_OPTION, Project, Resource, duplicates, find_root, load_project
 from tody.datafiles import DatasourceFile, render_datasource, render_schema
 from tody.datafiles.pipe import PipeFile, render_pipe
 
@@ -419,11 +419,7 @@ def push_project(
 @click.option("--populate", is_flag=True, help="Populate materialized views with the data already there.")
 @click.option("--wait", is_flag=True, help="With --populate, wait for the populate jobs to finish.")
 @click.option("--yes", is_flag=True, help="Do not ask before altering a data source.")
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The project folder (default: the nearest folder with a .tinyb, else the current one).",
-)
+@FOLDER_OPTION
 @client_options
 def push(
     files: tuple[Path, ...],

@@ -12,12 +12,10 @@ token, so tody writes it readable by its owner only.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from tody.cli.config import read_object
+from tody.cli.config import read_object, write_private
 
 FILENAME = ".tinyb"
 
@@ -64,18 +62,9 @@ def token_for(config: dict[str, Any], host: str) -> str | None:
 
 
 def write(path: Path, config: dict[str, Any]) -> Path:
-    """Write `.tinyb` atomically, readable by its owner only."""
+    """Write `.tinyb` atomically, readable by its owner only (tb's own layout: indent 4, sorted keys)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tinyb-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write((json.dumps(config, indent=4, sort_keys=True) + "\n").encode())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_private(path, (json.dumps(config, indent=4, sort_keys=True) + "\n").encode())
 
 
 def authenticated(config: dict[str, Any], host: str, token: str, workspace: dict[str, Any]) -> dict[str, Any]:
