@@ -11,7 +11,9 @@ from api_helpers import ok, poll
 
 NDJSON = b'{"id": 1, "name": "a"}\n{"id": 2, "name": "b"}\n{"id": "not a number", "name": "c"}\n'
 CSV = b"3,c\n4,d\n5,e\n"
-ORG_ONLY = "organization.* service data sources are for organization admins"
+ORG_ONLY = (
+    "organization.* service data sources are for organization admins (or an ORG_DATASOURCES:READ token)"
+)
 
 
 @pytest.fixture
@@ -243,3 +245,17 @@ def test_views_and_copies_do_not_read_organization_sources(org_admin, used_works
     ok(personal.post("/v0/pipes/org_copy/nodes/n/copy", params={"target_datasource": "copied"}))
     res = personal.post("/v0/pipes/org_copy/copy")
     assert res.status_code == 403 and res.json()["error"] == ORG_ONLY
+
+
+def test_org_datasources_read_tokens_are_granted_by_org_admins_only(org_admin, used_workspace, bearer):
+    ws, alice_personal = used_workspace  # alice: admin of her workspace, not of the organization
+    scope = {"name": "org_reader", "scope": "ORG_DATASOURCES:READ"}
+    res = alice_personal.post("/v0/tokens", params=scope)
+    assert res.status_code == 403 and "organization admin" in res.json()["error"]
+    personal = bearer(ok(org_admin.get(f"/v0/workspaces/{ws['id']}", params={"with_token": "true"}))["token"])
+    reader = bearer(ok(personal.post("/v0/tokens", params=scope))["token"])
+    rows = ok(reader.get("/v0/sql", params={"q": "SELECT count() AS c FROM organization.workspaces"}))["data"]
+    assert rows[0]["c"] >= 1
+    assert (
+        reader.get("/v0/sql", params={"q": "SELECT count() FROM events"}).status_code == 403
+    )  # nothing else

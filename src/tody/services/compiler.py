@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from tody.catalog.store import Catalog, PipeRecord
 from tody.engine.base import Engine, quote_string
 from tody.services.errors import BadRequest, Forbidden
-from tody.services.tokens import PIPES_READ, READ_ALL, Principal
+from tody.services.tokens import ORG_DATASOURCES_READ, PIPES_READ, READ_ALL, Principal
 from tody.sql.gate import CompiledQuery, SQLGateError, TableBinding, compile_select, validate_expression
 from tody.sql.templates import TemplateError, is_template, render
 
 SERVICE_DATABASE = "tody_service"  # physical home of the tinybird.* service data sources
 SERVICE_QUALIFIER = "tinybird"
 ORGANIZATION_QUALIFIER = "organization"  # organization.*: every workspace of the org, for its admins
-ORG_ADMINS_ONLY = "organization.* service data sources are for organization admins"
+ORG_ADMINS_ONLY = (
+    "organization.* service data sources are for organization admins (or an ORG_DATASOURCES:READ token)"
+)
 
 Params = Mapping[str, str | list[str]]
 
@@ -256,10 +258,12 @@ class _Scope:
 
     def _organization(self, name: str) -> str:
         """`organization.<name>`: only through the personal token of an admin of this workspace's
-        organization (not a workspace's own tokens, JWTs or a service acting for the workspace)."""
+        organization, or a token an org admin granted ORG_DATASOURCES:READ (named explicitly: ADMIN
+        of a workspace is not enough, nor a JWT or a service acting for the workspace)."""
         user = self.principal.user
         organization_id = self.principal.workspace.organization_id
-        if user is None or not self.c.catalog.is_org_admin(organization_id, user.id):
+        granted = any(s.type == ORG_DATASOURCES_READ for s in self.principal.scopes)
+        if not granted and (user is None or not self.c.catalog.is_org_admin(organization_id, user.id)):
             raise Forbidden(ORG_ADMINS_ONLY)
         return self.c.organization_sources[name](self.c.catalog, organization_id)
 

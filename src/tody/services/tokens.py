@@ -27,6 +27,7 @@ ADMIN = "ADMIN"
 ADMIN_USER = "ADMIN_USER"
 TOKENS = "TOKENS"
 READ_ALL = "WORKSPACE:READ_ALL"
+ORG_DATASOURCES_READ = "ORG_DATASOURCES:READ"
 DATASOURCES_CREATE = "DATASOURCES:CREATE"
 DATASOURCES_APPEND = "DATASOURCES:APPEND"
 DATASOURCES_READ = "DATASOURCES:READ"
@@ -35,7 +36,15 @@ PIPES_CREATE = "PIPES:CREATE"
 PIPES_READ = "PIPES:READ"
 PIPES_DROP = "PIPES:DROP"
 
-WORKSPACE_SCOPES = {ADMIN, ADMIN_USER, TOKENS, READ_ALL, DATASOURCES_CREATE, PIPES_CREATE}
+WORKSPACE_SCOPES = {
+    ADMIN,
+    ADMIN_USER,
+    TOKENS,
+    READ_ALL,
+    ORG_DATASOURCES_READ,
+    DATASOURCES_CREATE,
+    PIPES_CREATE,
+}
 RESOURCE_SCOPES = {DATASOURCES_APPEND, DATASOURCES_READ, DATASOURCES_DROP, PIPES_READ, PIPES_DROP}
 FILTERABLE = {DATASOURCES_READ, PIPES_READ}
 
@@ -378,6 +387,11 @@ class TokenService:
             )
         return Principal(workspace=workspace, token=rec, scopes=ROLE_SCOPES[role], user=user, role=role)
 
+    def is_org_admin(self, principal: Principal) -> bool:
+        """The caller is an admin of its workspace's organization (through its personal token)."""
+        user = principal.user
+        return user is not None and self.catalog.is_org_admin(principal.workspace.organization_id, user.id)
+
     def role_of(self, workspace: WorkspaceRecord, user_id: str) -> str | None:
         """A user's role in a workspace; organization admins are admins in every workspace of theirs."""
         if self.catalog.is_org_admin(workspace.organization_id, user_id):
@@ -408,6 +422,11 @@ class TokenService:
             scope = Scope.parse(text)
             if scope.type in ADMIN_LEVEL and not principal.is_admin:
                 raise Forbidden(f"Only an admin token can grant the {scope.type} scope")
+            if scope.type == ORG_DATASOURCES_READ and not self.is_org_admin(principal):
+                raise Forbidden(
+                    "Only an organization admin (with their personal token) can grant ORG_DATASOURCES:READ: "
+                    "it reads every workspace's consumption in the organization"
+                )
             if scope.resource is not None and self._resource(principal.workspace, scope) is None:
                 kind = "Pipe" if scope.type.startswith("PIPES:") else "Data Source"
                 raise BadRequest(
