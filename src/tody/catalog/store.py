@@ -166,6 +166,7 @@ class _Memory:
     tokens_by_hash: dict[str, TokenRecord] = field(default_factory=dict)
     workspaces: dict[str, WorkspaceRecord] = field(default_factory=dict)
     datasources: dict[str, dict[str, DatasourceRecord]] = field(default_factory=dict)  # ws -> name -> rec
+    datasources_by_id: dict[str, DatasourceRecord] = field(default_factory=dict)
     pipes: dict[str, dict[str, PipeRecord]] = field(default_factory=dict)  # ws -> name -> rec
     users: dict[str, UserRecord] = field(default_factory=dict)
     members: dict[tuple[str, str], MemberRecord] = field(default_factory=dict)  # (ws, user) -> rec
@@ -221,6 +222,7 @@ class Catalog:
             for row in conn.execute(sa.select(t.datasources)):
                 rec = DatasourceRecord(**row._mapping)
                 memory.datasources.setdefault(rec.workspace_id, {})[rec.name] = rec
+                memory.datasources_by_id[rec.id] = rec
             nodes: dict[str, list[NodeRecord]] = {}
             for row in conn.execute(sa.select(t.nodes).order_by(t.nodes.c.position)):
                 nodes.setdefault(row.pipe_id, []).append(NodeRecord(**row._mapping))
@@ -347,9 +349,23 @@ class Catalog:
 
     # -- shared data sources -----------------------------------------------------------------------
 
-    def shares_into(self, workspace_id: str) -> list[ShareRecord]:
-        """Data sources other workspaces share with this one."""
-        return list(self._memory.shares.get(workspace_id, ()))
+    def shared_into(self, workspace_id: str) -> list[tuple[WorkspaceRecord, DatasourceRecord]]:
+        """Data sources other workspaces share with this one, each with its origin workspace."""
+        out = []
+        for share in self._memory.shares.get(workspace_id, ()):
+            rec = self.datasource_by_id(share.datasource_id)
+            origin = self._memory.workspaces.get(rec.workspace_id) if rec is not None else None
+            if rec is not None and origin is not None:
+                out.append((origin, rec))
+        return out
+
+    def shared_source(
+        self, workspace_id: str, qualified: str
+    ) -> tuple[WorkspaceRecord, DatasourceRecord] | None:
+        """The shared data source a workspace reads as `<origin workspace>.<data source>`, if any."""
+        return next(
+            ((o, r) for o, r in self.shared_into(workspace_id) if f"{o.name}.{r.name}" == qualified), None
+        )
 
     def shares_of(self, datasource_id: str) -> list[ShareRecord]:
         return [
@@ -357,11 +373,7 @@ class Catalog:
         ]
 
     def datasource_by_id(self, datasource_id: str) -> DatasourceRecord | None:
-        for by_name in self._memory.datasources.values():
-            for rec in by_name.values():
-                if rec.id == datasource_id:
-                    return rec
-        return None
+        return self._memory.datasources_by_id.get(datasource_id)
 
     def set_share(self, datasource_id: str, workspace_id: str, shared: bool) -> None:
         with self.write() as conn:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tody.catalog.store import Catalog, PipeRecord
 from tody.engine.base import Engine, quote_string
 from tody.services.errors import BadRequest, Forbidden
-from tody.services.tokens import ORG_DATASOURCES_READ, PIPES_READ, READ_ALL, Principal
+from tody.services.tokens import ORG_DATASOURCES_READ, PIPES_READ, Principal
 from tody.sql.gate import CompiledQuery, SQLGateError, TableBinding, compile_select, validate_expression
 from tody.sql.templates import TemplateError, is_template, render
 
@@ -242,19 +242,22 @@ class _Scope:
             return self._pipe(other)
         return None
 
-    def _datasource(self, rec) -> TableBinding:
-        if self.check_read and not self.principal.can_read_datasource(rec.name):
+    def _datasource(self, rec, name: str | None = None, database: str | None = None) -> TableBinding:
+        """A data source read under `name` (its own, or `<origin>.<name>` when shared with this
+        workspace from `database`): the token's read scope and row filter on that name apply."""
+        name = name or rec.name
+        if self.check_read and not self.principal.can_read_datasource(name):
             raise Forbidden(
-                f"Not enough permissions to read Data Source '{rec.name}': "
-                f"the token needs DATASOURCES:READ:{rec.name}"
+                f"Not enough permissions to read Data Source '{name}': the token needs DATASOURCES:READ:{name}"
             )
-        row_filter = self.principal.datasource_filter(rec.name)
+        row_filter = self.principal.datasource_filter(name)
         if row_filter is not None:
             try:
                 row_filter = checked_filter(row_filter, tuple(c["name"] for c in rec.columns))
             except SQLGateError as exc:
-                raise Forbidden(f"The row filter of this token on '{rec.name}' is not valid: {exc}") from None
-        return TableBinding(database=self.principal.workspace.database, table=rec.id, row_filter=row_filter)
+                raise Forbidden(f"The row filter of this token on '{name}' is not valid: {exc}") from None
+        database = database or self.principal.workspace.database
+        return TableBinding(database=database, table=rec.id, row_filter=row_filter)
 
     def _organization(self, name: str) -> str:
         """`organization.<name>`: only through the personal token of an admin of this workspace's
@@ -268,30 +271,13 @@ class _Scope:
         return self.c.organization_sources[name](self.c.catalog, organization_id)
 
     def _shared(self, origin_name: str, name: str) -> TableBinding | None:
-        """`<origin workspace>.<data source>`: a data source another workspace shares with this one,
-        read through this token's scopes and row filters on that qualified name."""
-        catalog = self.c.catalog
-        for share in catalog.shares_into(self.principal.workspace.id):
-            rec = catalog.datasource_by_id(share.datasource_id)
-            origin = catalog.workspace(rec.workspace_id) if rec is not None else None
-            if rec is None or origin is None or (origin.name, rec.name) != (origin_name, name):
-                continue
-            qualified = f"{origin.name}.{rec.name}"
-            if self.check_read and not self.principal.can_read_datasource(qualified):
-                raise Forbidden(
-                    f"Not enough permissions to read Data Source '{qualified}': "
-                    f"the token needs DATASOURCES:READ:{qualified}"
-                )
-            row_filter = self.principal.datasource_filter(qualified)
-            if row_filter is not None:
-                try:
-                    row_filter = checked_filter(row_filter, tuple(c["name"] for c in rec.columns))
-                except SQLGateError as exc:
-                    raise Forbidden(
-                        f"The row filter of this token on '{qualified}' is not valid: {exc}"
-                    ) from None
-            return TableBinding(database=origin.database, table=rec.id, row_filter=row_filter)
-        return None
+        """`<origin workspace>.<data source>`: a data source another workspace shares with this one."""
+        qualified = f"{origin_name}.{name}"
+        shared = self.c.catalog.shared_source(self.principal.workspace.id, qualified)
+        if shared is None:
+            return None
+        origin, rec = shared
+        return self._datasource(rec, qualified, origin.database)
 
     def _quarantine(self, rec) -> TableBinding:
         # A token that reads a data source through a row filter does not see its quarantine
@@ -312,9 +298,7 @@ class _Scope:
         endpoint = other.endpoint_node
         if endpoint is None:
             raise SQLGateError(f"Pipe '{other.name}' has no published endpoint to read from")
-        if self.check_read and not (
-            self.principal.has(PIPES_READ, other.name) or self.principal.has(READ_ALL)
-        ):
+        if self.check_read and not self.principal.has(PIPES_READ, other.name):
             raise Forbidden(
                 f"Not enough permissions to read pipe '{other.name}': the token needs PIPES:READ:{other.name}"
             )

@@ -87,15 +87,12 @@ class DatasourceService:
     def get(self, workspace: WorkspaceRecord, name_or_id: str) -> DatasourceRecord:
         rec = self.catalog.datasource(workspace.id, name_or_id)
         if rec is None:
-            origin, _, name = name_or_id.partition(".")
-            for share in self.catalog.shares_into(workspace.id):
-                shared = self.catalog.datasource_by_id(share.datasource_id)
-                owner = self.catalog.workspace(shared.workspace_id) if shared else None
-                if shared is not None and owner is not None and (owner.name, shared.name) == (origin, name):
-                    raise Forbidden(
-                        f"Data Source '{name_or_id}' is shared with this workspace read-only: append to it, "
-                        f"change it or drop it in workspace '{owner.name}'"
-                    )
+            shared = self.catalog.shared_source(workspace.id, name_or_id)
+            if shared is not None:
+                raise Forbidden(
+                    f"Data Source '{name_or_id}' is shared with this workspace read-only: append to it, "
+                    f"change it or drop it in workspace '{shared[0].name}'"
+                )
             raise NotFound(f"Data Source '{name_or_id}' not found")
         return rec
 

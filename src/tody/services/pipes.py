@@ -20,7 +20,7 @@ from tody.services.compiler import Compiler
 from tody.services.datasources import TIMESTAMP, DatasourceService
 from tody.services.errors import BadRequest, Conflict, NotFound
 from tody.services.names import validate_name
-from tody.services.tokens import PIPES_CREATE, PIPES_DROP, PIPES_READ, READ_ALL, Principal
+from tody.services.tokens import PIPES_CREATE, PIPES_DROP, PIPES_READ, Principal
 from tody.sql.gate import SQLGateError, tables_read
 from tody.sql.templates import TemplateError, TemplateHTTPError, is_template, params, render
 
@@ -56,7 +56,7 @@ class PipeService:
         return rec
 
     def can_read(self, principal: Principal, pipe: PipeRecord) -> bool:
-        return principal.has(PIPES_READ, pipe.name) or principal.has(READ_ALL)
+        return principal.has(PIPES_READ, pipe.name)  # ADMIN and WORKSPACE:READ_ALL included
 
     def readable(self, principal: Principal) -> list[PipeRecord]:
         pipes = self.catalog.pipes(principal.workspace.id).values()

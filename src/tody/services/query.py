@@ -11,7 +11,7 @@ from tody.catalog.store import Catalog
 from tody.engine.base import Engine, EngineError, ResultStream, Statistics
 from tody.services.compiler import Compiler
 from tody.services.errors import BadRequest, Forbidden, NotFound, TemplateStatus, Timeout
-from tody.services.tokens import PIPES_READ, READ_ALL, Principal
+from tody.services.tokens import PIPES_READ, Principal
 from tody.sql.gate import CompiledQuery, SQLGateError, tables_read
 from tody.sql.templates import TemplateHTTPError
 
@@ -88,7 +88,7 @@ class QueryService:
             pipe = self.catalog.pipe(principal.workspace.id, pipeline)
             if pipe is None:
                 raise NotFound(f"Pipe '{pipeline}' not found")
-            if not (principal.has(PIPES_READ, pipe.name) or principal.has(READ_ALL)):
+            if not principal.has(PIPES_READ, pipe.name):
                 raise Forbidden(
                     f"Not enough permissions: reading the nodes of pipe '{pipe.name}' needs PIPES:READ:{pipe.name}"
                 )

@@ -24,15 +24,6 @@ class SharingService:
         self.members = members
         self.pipes = pipes
 
-    def shared_into(self, workspace: WorkspaceRecord) -> list[tuple[WorkspaceRecord, DatasourceRecord]]:
-        out = []
-        for share in self.catalog.shares_into(workspace.id):
-            rec = self.catalog.datasource_by_id(share.datasource_id)
-            origin = self.catalog.workspace(rec.workspace_id) if rec is not None else None
-            if rec is not None and origin is not None:
-                out.append((origin, rec))
-        return out
-
     def destinations(self, rec: DatasourceRecord) -> list[WorkspaceRecord]:
         found = (self.catalog.workspace(s.workspace_id) for s in self.catalog.shares_of(rec.id))
         return [w for w in found if w is not None]
@@ -125,7 +116,7 @@ class SharingService:
         """Shared data sources the token may read, for the destination's listing."""
         return [
             (origin, rec)
-            for origin, rec in self.shared_into(principal.workspace)
+            for origin, rec in self.catalog.shared_into(principal.workspace.id)
             if principal.can_read_datasource(shared_name(origin, rec))
         ]
 

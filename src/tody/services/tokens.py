@@ -154,7 +154,7 @@ class Principal:
         )
 
     def can_read_datasource(self, name: str) -> bool:
-        return self.is_admin or self.has(READ_ALL) or self.has(DATASOURCES_READ, name)
+        return self.has(DATASOURCES_READ, name)  # ADMIN and WORKSPACE:READ_ALL included
 
     def pipe_filter(self, name: str) -> str | None:
         """Row filter on the output of pipe `name` (a `PIPES:READ:<pipe>:<filter>` scope)."""
@@ -309,13 +309,7 @@ class TokenService:
 
     def _shared_names(self, workspace_id: str) -> dict[str, str]:
         """Data sources shared with this workspace: id -> `<origin workspace>.<name>`."""
-        out = {}
-        for share in self.catalog.shares_into(workspace_id):
-            rec = self.catalog.datasource_by_id(share.datasource_id)
-            origin = self.catalog.workspace(rec.workspace_id) if rec is not None else None
-            if rec is not None and origin is not None:
-                out[rec.id] = f"{origin.name}.{rec.name}"
-        return out
+        return {rec.id: f"{origin.name}.{rec.name}" for origin, rec in self.catalog.shared_into(workspace_id)}
 
     def scopes_of(self, rec: TokenRecord) -> tuple[Scope, ...]:
         """The token's scopes with today's resource names; scopes whose resource is gone are dropped."""
