@@ -192,7 +192,7 @@ def test_schedules_survive_a_restart(platform, engine, tmp_path):
     first = _open(config, engine, T0)
     try:
         workspace = first.catalog.workspaces()[0]
-        token = first.workspaces.admin_tokens(workspace)[0]
+        token = first.workspaces.admin_token(workspace)
         with TestClient(create_app(first), headers={"Authorization": f"Bearer {token}"}) as c:
             _seed(c)
             ok(c.post("/v0/pipes", json=copy_pipe("paused_one", copy_schedule=HOURLY)))
@@ -224,7 +224,7 @@ def test_a_copy_running_when_the_server_died_ends_as_error_and_the_next_runs(pla
     first = _open(config, engine, T0)
     try:
         workspace = first.catalog.workspaces()[0]
-        token = first.workspaces.admin_tokens(workspace)[0]
+        token = first.workspaces.admin_token(workspace)
         with TestClient(create_app(first), headers={"Authorization": f"Bearer {token}"}) as c:
             pipe = _seed(c)
         now = utcnow()

@@ -59,7 +59,7 @@ def serve(**flags) -> None:
         raise click.ClickException(exc.message) from None
     try:
         workspace = platform.workspaces.ensure_default()
-        token = platform.workspaces.admin_tokens(workspace)[0]
+        token = platform.workspaces.admin_token(workspace)
         url = f"http://{config.host}:{config.port}"
         click.echo(f"tody is serving {url}  (data: {config.data_path})")
         click.echo(f"workspace {workspace.name!r} admin token: {token}")

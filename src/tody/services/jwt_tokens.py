@@ -21,11 +21,9 @@ from tody.catalog.store import TokenRecord, WorkspaceRecord, utcnow
 from tody.services.errors import BadRequest, Forbidden
 from tody.services.names import validate_name
 from tody.services.tokens import (
-    ADMIN,
     DATASOURCES_READ,
     PIPES_READ,
     TOKENS,
-    WORKSPACE_ADMIN_TOKEN,
     Principal,
     Scope,
     TokenService,
@@ -63,15 +61,8 @@ class JwtService:
         return key
 
     def _signing_key(self, workspace: WorkspaceRecord) -> str | None:
-        admins = [
-            r
-            for r in self.catalog.tokens(workspace.id)
-            if any(s.get("type") == ADMIN and not s.get("resource") for s in r.scopes)
-        ]
-        if not admins:
-            return None
-        named = [r for r in admins if r.name == WORKSPACE_ADMIN_TOKEN]
-        return self.tokens.value((named or admins)[0])
+        rec = self.tokens.workspace_admin(workspace)
+        return self.tokens.value(rec) if rec is not None else None
 
     # -- signing ---------------------------------------------------------------------------------
 

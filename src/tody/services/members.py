@@ -7,9 +7,7 @@ what the token may do at once, and removing the member deletes the token.
 
 from __future__ import annotations
 
-import uuid
-
-from tody.catalog.store import Catalog, MemberRecord, TokenRecord, UserRecord, WorkspaceRecord, utcnow
+from tody.catalog.store import Catalog, MemberRecord, UserRecord, WorkspaceRecord
 from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from tody.services.tokens import ROLES, Principal, TokenService, UserPrincipal
 from tody.services.users import UserService
@@ -68,23 +66,12 @@ class MemberService:
         )
         if existing is not None:
             return self.tokens.value(existing)
-        token_id = str(uuid.uuid4())
-        value = self.tokens.new_value(workspace.id, token_id)
-        now = utcnow()
-        self.catalog.add_token(
-            TokenRecord(
-                id=token_id,
-                workspace_id=workspace.id,
-                name=f"{user.email} token",
-                description=f"Personal token of {user.email}: its rights follow the member's role",
-                value_hash=self.tokens.key.lookup_hash(value),
-                value_encrypted=self.tokens.key.encrypt(value),
-                scopes=[],
-                origin="",
-                created_at=now,
-                updated_at=now,
-                user_id=user.id,
-            )
+        _, value = self.tokens.create(
+            workspace,
+            f"{user.email} token",
+            [],
+            description=f"Personal token of {user.email}: its rights follow the member's role",
+            user_id=user.id,
         )
         return value
 

@@ -250,28 +250,32 @@ class TokenService:
 
     def create(
         self,
-        workspace: WorkspaceRecord,
+        workspace: WorkspaceRecord | None,
         name: str,
         scopes: list[Scope],
         *,
         description: str = "",
         origin: str = "",
         value: str | None = None,
+        user_id: str | None = None,
     ) -> tuple[TokenRecord, str]:
+        """A stored token: a workspace's, a user token (no workspace), or a member's personal token
+        (workspace and user, no scopes: they come from the role)."""
         token_id = str(uuid.uuid4())
-        value = value or self.new_value(workspace.id, token_id)
+        value = value or self.new_value(workspace.id if workspace else "", token_id)
         now = utcnow()
         rec = TokenRecord(
             id=token_id,
-            workspace_id=workspace.id,
+            workspace_id=workspace.id if workspace else None,
             name=name,
             description=description,
             value_hash=self.key.lookup_hash(value),
             value_encrypted=self.key.encrypt(value),
-            scopes=[self._stored(workspace, s) for s in scopes],
+            scopes=[self._stored(workspace, s) if workspace else s.as_dict() for s in scopes],
             origin=origin,
             created_at=now,
             updated_at=now,
+            user_id=user_id,
         )
         self.catalog.add_token(rec)
         return rec, value
@@ -324,6 +328,17 @@ class TokenService:
                     continue
             out.append(Scope(s["type"], resource, s.get("filter")))
         return tuple(out)
+
+    def workspace_admin(self, workspace: WorkspaceRecord) -> TokenRecord | None:
+        """The workspace admin token (it signs JWTs; Tinybird Local's /tokens shows it): the one by
+        that name, else the first workspace-wide ADMIN token."""
+        admins = [
+            r
+            for r in self.catalog.tokens(workspace.id)
+            if r.user_id is None and any(s.get("type") == ADMIN and not s.get("resource") for s in r.scopes)
+        ]
+        named = [r for r in admins if r.name == WORKSPACE_ADMIN_TOKEN]
+        return (named or admins or [None])[0]
 
     def value(self, rec: TokenRecord) -> str:
         return self.key.decrypt(rec.value_encrypted)

@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 
-from tody.catalog.store import Catalog, OrganizationRecord, TokenRecord, UserRecord, utcnow
+from tody.catalog.store import Catalog, OrganizationRecord, UserRecord, utcnow
 from tody.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from tody.services.tokens import ADMIN_USER, USER_TOKEN, Scope, TokenService, UserPrincipal
 
@@ -85,23 +85,13 @@ class UserService:
         return rec, value
 
     def _user_token(self, user: UserRecord, value: str | None = None) -> str:
-        token_id = str(uuid.uuid4())
-        value = value or self.tokens.new_value("", token_id)
-        now = utcnow()
-        self.catalog.add_token(
-            TokenRecord(
-                id=token_id,
-                workspace_id=None,
-                name=USER_TOKEN,
-                description=f"User token of {user.email}",
-                value_hash=self.tokens.key.lookup_hash(value),
-                value_encrypted=self.tokens.key.encrypt(value),
-                scopes=[Scope(ADMIN_USER).as_dict()],
-                origin="",
-                created_at=now,
-                updated_at=now,
-                user_id=user.id,
-            )
+        _, value = self.tokens.create(
+            None,
+            USER_TOKEN,
+            [Scope(ADMIN_USER)],
+            description=f"User token of {user.email}",
+            value=value,
+            user_id=user.id,
         )
         return value
 

@@ -66,12 +66,10 @@ class WorkspaceService:
         workspace, _ = self.create(orgs[0].id, DEFAULT_WORKSPACE, admin_token=admin_token or None)
         return workspace
 
-    def admin_tokens(self, workspace: WorkspaceRecord) -> list[str]:
-        return [
-            self.tokens.value(rec)
-            for rec in self.catalog.tokens(workspace.id)
-            if any(s.get("type") == ADMIN for s in rec.scopes)
-        ]
+    def admin_token(self, workspace: WorkspaceRecord) -> str:
+        rec = self.tokens.workspace_admin(workspace)
+        assert rec is not None, "every workspace is made with its admin token"
+        return self.tokens.value(rec)
 
     def describe(self, principal: Principal) -> dict:
         """`GET /v0/workspace`: the caller's workspace as the tb CLI reads it."""

@@ -31,8 +31,8 @@ async def local_tokens(request: Request) -> Response:
     if not platform.config.is_loopback:
         return error_response(404, "Token discovery is off: the server does not listen on loopback only")
     workspace = platform.workspaces.ensure_default()
-    tokens = await blocking(platform.workspaces.admin_tokens, workspace)
-    return json_response({"workspace_admin_token": tokens[0], "admin_token": tokens[0]})
+    token = await blocking(platform.workspaces.admin_token, workspace)
+    return json_response({"workspace_admin_token": token, "admin_token": token})
 
 
 routes = [
